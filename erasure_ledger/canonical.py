@@ -1,0 +1,189 @@
+"""The one place that turns ledger objects into bytes for hashing, sealing and signing.
+
+A leaf is canonical JSON (UTF-8, keys sorted, no insignificant white space) of::
+
+    {"format": 1, "origin": ..., "seq": N, "appended_at": ..., "request_id": ...,
+     "kind": ..., "id_types": [...], "received": ..., "verified": ..., "effective": ...,
+     "purpose": ..., "sealed": "<base64 nonce || AES-GCM ciphertext>"}
+
+The header is every field but ``sealed``; its canonical bytes are the AES-GCM associated data,
+so a ciphertext moved to another position or another ledger does not open
+(docs/ledger-format.md §3). The sealed plaintext is canonical JSON of
+``{"identifiers": [[type, value], ...], "note": ...}``.
+
+No cryptography and no I/O here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from erasure_ledger.errors import IntegrityError, TamperedEntryError
+from erasure_ledger.identifiers import Identifier
+from erasure_ledger.model import (
+    FORMAT_VERSION,
+    KINDS,
+    Entry,
+    EntryMeta,
+    format_timestamp,
+    parse_timestamp,
+)
+
+_HEADER_FIELDS = (
+    "format",
+    "origin",
+    "seq",
+    "appended_at",
+    "request_id",
+    "kind",
+    "id_types",
+    "received",
+    "verified",
+    "effective",
+    "purpose",
+)
+
+
+def canonical_json(value: Any) -> bytes:
+    """Canonical JSON bytes: sorted keys, compact separators, UTF-8 (ledger-format §2)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A parsed leaf: the clear header, the sealed blob, and any unknown header fields."""
+
+    header: dict[str, Any]
+    sealed: bytes
+
+    @property
+    def seq(self) -> int:
+        return int(self.header["seq"])
+
+    def associated_data(self) -> bytes:
+        """AES-GCM associated data: the canonical header (ledger-format §3)."""
+        return canonical_json(self.header)
+
+    def to_bytes(self) -> bytes:
+        return canonical_json({**self.header, "sealed": base64.b64encode(self.sealed).decode()})
+
+    def meta(self, *, shredded: bool = False) -> EntryMeta:
+        h = self.header
+
+        def ts(name: str) -> Any:
+            value = h.get(name)
+            return parse_timestamp(value, field_name=name) if value else None
+
+        return EntryMeta(
+            seq=self.seq,
+            request_id=h["request_id"],
+            kind=h["kind"],
+            identifier_types=tuple(h["id_types"]),
+            appended_at=ts("appended_at"),
+            received=ts("received"),
+            verified=ts("verified"),
+            effective=ts("effective"),
+            purpose=h.get("purpose"),
+            shredded=shredded,
+        )
+
+
+def leaf_header(entry: Entry, *, origin: str, seq: int, appended_at: str) -> dict[str, Any]:
+    """The clear header of the leaf that will hold ``entry`` at position ``seq``."""
+
+    def ts(value: Any) -> str | None:
+        return format_timestamp(value) if value is not None else None
+
+    return {
+        "format": FORMAT_VERSION,
+        "origin": origin,
+        "seq": seq,
+        "appended_at": appended_at,
+        "request_id": entry.request_id,
+        "kind": entry.kind,
+        "id_types": list(entry.identifier_types),
+        "received": ts(entry.received),
+        "verified": ts(entry.verified),
+        "effective": ts(entry.effective),
+        "purpose": entry.purpose,
+    }
+
+
+def payload_bytes(entry: Entry) -> bytes:
+    """The plaintext that gets sealed: identifier values and the note."""
+    return canonical_json({"identifiers": [[i.type, i.value] for i in entry.identifiers], "note": entry.note})
+
+
+def parse_leaf(data: bytes, *, expected_seq: int, origin: str) -> Leaf:
+    """Parse and check a stored leaf that is claimed to sit at ``expected_seq``.
+
+    Raises:
+        TamperedEntryError: not canonical JSON of a leaf, or it names another position or
+            ledger (a moved or swapped entry).
+        IntegrityError: a format version this tool does not know.
+    """
+    try:
+        obj = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise TamperedEntryError(f"entry {expected_seq}: leaf is not valid JSON") from None
+    if not isinstance(obj, dict) or not all(k in obj for k in (*_HEADER_FIELDS, "sealed")):
+        raise TamperedEntryError(f"entry {expected_seq}: leaf lacks required fields")
+    if obj["format"] != FORMAT_VERSION:
+        raise IntegrityError(
+            f"entry {expected_seq}: leaf format {obj['format']!r} is not supported by this tool"
+        )
+    if canonical_json(obj) != data:
+        raise TamperedEntryError(f"entry {expected_seq}: leaf is not in canonical form")
+    if obj["seq"] != expected_seq:
+        raise TamperedEntryError(
+            f"entry {expected_seq}: leaf says it is entry {obj['seq']} (moved or swapped)"
+        )
+    if obj["origin"] != origin:
+        raise TamperedEntryError(f"entry {expected_seq}: leaf belongs to another ledger")
+    if obj["kind"] not in KINDS:
+        raise TamperedEntryError(f"entry {expected_seq}: unknown kind")
+    try:
+        sealed = base64.b64decode(obj.pop("sealed"), validate=True)
+    except (binascii.Error, TypeError):
+        raise TamperedEntryError(f"entry {expected_seq}: sealed payload is not base64") from None
+    return Leaf(header=obj, sealed=sealed)
+
+
+def entry_from_payload(meta: EntryMeta, plaintext: bytes) -> Entry:
+    """Rebuild the :class:`Entry` from an opened payload and its leaf's metadata.
+
+    Raises:
+        TamperedEntryError: the payload is not what this tool seals.
+    """
+    try:
+        obj = json.loads(plaintext)
+        identifiers = tuple(Identifier(type=t, value=v) for t, v in obj["identifiers"])
+        note = obj.get("note")
+    except (ValueError, KeyError, TypeError):
+        raise TamperedEntryError(f"entry {meta.seq}: sealed payload is malformed") from None
+    if tuple(sorted({i.type for i in identifiers})) != meta.identifier_types:
+        raise TamperedEntryError(f"entry {meta.seq}: identifier types differ from the header")
+    return Entry(
+        request_id=meta.request_id,
+        kind=meta.kind,
+        identifiers=identifiers,
+        received=meta.received,
+        verified=meta.verified,
+        effective=meta.effective,
+        purpose=meta.purpose,
+        note=note,
+    )
+
+
+__all__ = [
+    "Leaf",
+    "canonical_json",
+    "entry_from_payload",
+    "leaf_header",
+    "parse_leaf",
+    "payload_bytes",
+]

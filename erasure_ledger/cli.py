@@ -1,0 +1,646 @@
+"""``erasure-ledger``: the command line for the privacy officer and the auditor.
+
+Every command parses its flags, calls one library function and renders the result. Errors
+are caught once, in :func:`handle_errors`: one line on stderr, exit code from the exception
+class (0 ok, 1 verification failed, 2 usage/config/input, 3 integrity). Nothing here prints an
+identifier value except ``show``, which exists to do exactly that for the DPO.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from erasure_ledger import (
+    Entry,
+    Identifier,
+    Keyring,
+    Ledger,
+    LedgerError,
+    NoteVerifier,
+    StoreConfig,
+    UsageError,
+    __version__,
+    open_store,
+    parse_timestamp,
+)
+from erasure_ledger.export import export_public_log
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("erasure_ledger.cli")
+
+# Typed identifier flags: flag name -> ledger identifier type.
+ID_FLAGS = {
+    "email": "email",
+    "phone": "phone",
+    "customer_number": "customer_number",
+    "iban": "iban",
+    "username": "username",
+    "ip": "ip",
+    "cookie_id": "cookie_id",
+    "kvk": "kvk",
+}
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"erasure-ledger: error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Map library errors to one stderr line and their exit code; ``--debug`` re-raises."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = bool(click.get_current_context().find_root().params.get("debug"))
+        try:
+            return func(*args, **kwargs)
+        except LedgerError as exc:
+            if debug:
+                raise
+            fail(str(exc), exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit, SystemExit):
+            raise
+        except Exception as exc:
+            if debug:
+                raise
+            # The message of an unexpected exception could quote data; print only its type.
+            fail(f"internal error ({type(exc).__name__}); rerun with --debug for details")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+# -- shared options ------------------------------------------------------------------------------
+
+
+def ledger_option(func: F) -> F:
+    return click.option(
+        "--ledger",
+        "location",
+        envvar="ERASURE_LEDGER",
+        required=True,
+        metavar="LOCATION",
+        help="Ledger location: a file path (SQLite), a SQLAlchemy URL or s3://bucket/prefix. "
+        "[env: ERASURE_LEDGER]",
+    )(func)
+
+
+def keyring_option(required: bool) -> Callable[[F], F]:
+    return click.option(
+        "--keyring",
+        "keyring_path",
+        envvar="ERASURE_KEYRING",
+        required=required,
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help="Key file created by init (mode 0600). [env: ERASURE_KEYRING]",
+    )
+
+
+def endpoint_option(func: F) -> F:
+    return click.option(
+        "--endpoint-url",
+        envvar="AWS_ENDPOINT_URL",
+        default=None,
+        metavar="URL",
+        help="S3/KMS-compatible endpoint (MinIO, moto). [env: AWS_ENDPOINT_URL]",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(func)
+
+
+def identifier_options(func: F) -> F:
+    for flag in reversed(ID_FLAGS):
+        func = click.option(
+            f"--{flag.replace('_', '-')}",
+            flag,
+            multiple=True,
+            metavar="VALUE",
+            help=f"A {flag.replace('_', ' ')} (repeatable).",
+        )(func)
+    return click.option(
+        "--id",
+        "custom_ids",
+        multiple=True,
+        metavar="TYPE=VALUE",
+        help="Any identifier type, e.g. --id mac=00:1a:2b:3c:4d:5e.",
+    )(func)
+
+
+def collect_identifiers(kwargs: dict[str, Any]) -> list[tuple[str, str]]:
+    pairs = [(ID_FLAGS[flag], value) for flag in ID_FLAGS for value in kwargs.pop(flag, ())]
+    for item in kwargs.pop("custom_ids", ()):
+        id_type, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError("--id takes TYPE=VALUE")
+        pairs.append((id_type.strip(), value))
+    return pairs
+
+
+def load_keyring(path: str | None, *, endpoint_url: str | None = None) -> Keyring | None:
+    if path is None:
+        return None
+    kms_decrypt = None
+    if _keyring_uses_kms(path):
+        from erasure_ledger.kms import kms_functions  # boto3 only when the keyring needs it
+
+        _, kms_decrypt = kms_functions(None, endpoint_url=endpoint_url)
+    return Keyring.from_file(path, kms_decrypt=kms_decrypt)
+
+
+def _keyring_uses_kms(path: str) -> bool:
+    try:
+        return '"kms_key_id"' in Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False  # Keyring.from_file reports the problem properly
+
+
+def open_ledger(location: str, keyring_path: str | None, endpoint_url: str | None = None) -> Ledger:
+    store = open_store(location, config=StoreConfig(endpoint_url=endpoint_url))
+    return Ledger.open(store, load_keyring(keyring_path, endpoint_url=endpoint_url))
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+# -- the group -----------------------------------------------------------------------------------
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="erasure-ledger")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs (may be verbose).")
+def cli(debug: bool) -> None:
+    """An append-only, encrypted, verifiable ledger of erasure requests and opt-outs."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@cli.command()
+@ledger_option
+@keyring_option(required=True)
+@endpoint_option
+@click.option(
+    "--origin",
+    default=None,
+    metavar="NAME",
+    help="The ledger's name in checkpoints, e.g. shop.example/erasure-ledger.",
+)
+@click.option(
+    "--default-region",
+    default="NL",
+    show_default=True,
+    help="Region for phone numbers written without a country code.",
+)
+@click.option(
+    "--public-key-out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the public verification key to this file.",
+)
+@click.option(
+    "--kms-key-id", default=None, metavar="KEY", help="Wrap the key-encryption key with this AWS KMS key."
+)
+@handle_errors
+def init(
+    location: str,
+    keyring_path: str,
+    endpoint_url: str | None,
+    origin: str | None,
+    default_region: str,
+    public_key_out: str | None,
+    kms_key_id: str | None,
+) -> None:
+    """Create a new ledger and its keyring; print the public verification key."""
+    if Path(keyring_path).exists():
+        raise UsageError(f"keyring {keyring_path}: already exists; refusing to overwrite")
+    import secrets
+
+    name = origin or f"erasure-ledger/{secrets.token_hex(6)}"
+    keyring = Keyring.generate(name, kms_key_id=kms_key_id)
+    store = open_store(location, create=True, config=StoreConfig(endpoint_url=endpoint_url))
+    if store.exists():
+        store.read_meta()  # a ledger already there: refuse before writing a keyring
+        raise UsageError(f"a ledger already exists at {store.location}")
+    kms_encrypt = None
+    if kms_key_id:
+        from erasure_ledger.kms import kms_functions
+
+        kms_encrypt, _ = kms_functions(kms_key_id, endpoint_url=endpoint_url)
+    keyring.save(keyring_path, kms_encrypt=kms_encrypt)
+    try:
+        ledger = Ledger.create(store, keyring, default_region=default_region, now=now_utc())
+    except LedgerError:
+        Path(keyring_path).unlink(missing_ok=True)  # nothing half-made
+        raise
+    if public_key_out:
+        Path(public_key_out).write_text(ledger.verifier.vkey + "\n", encoding="utf-8")
+    click.echo(ledger.verifier.vkey)
+    click.echo(
+        f"created ledger {ledger.origin} at {store.location}; keyring {keyring_path} "
+        "(keep it secret, keep a copy off this machine)",
+        err=True,
+    )
+
+
+def read_jsonl(path: str, default_region: str) -> list[Entry]:
+    entries = []
+    try:
+        fh = open(path, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
+    with fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise UsageError("each line must be a JSON object")
+                entries.append(Entry.from_dict(record, default_region=default_region))
+            except json.JSONDecodeError:
+                raise UsageError(f"{path}:{number}: not valid JSON; nothing was appended") from None
+            except UnicodeDecodeError:
+                raise UsageError(f"{path}:{number}: not UTF-8; nothing was appended") from None
+            except LedgerError as exc:
+                raise UsageError(f"{path}:{number}: {exc}; nothing was appended") from None
+    if not entries:
+        raise UsageError(f"{path}: no entries")
+    return entries
+
+
+@cli.command()
+@ledger_option
+@keyring_option(required=True)
+@endpoint_option
+@click.option("--request-id", default=None, help="Your ticket number for the request (unique).")
+@click.option("--kind", type=click.Choice(["erasure", "objection"]), default=None)
+@identifier_options
+@click.option("--received", default=None, help="When the request came in (ISO 8601).")
+@click.option("--verified", default=None, help="When the requester's identity was verified.")
+@click.option("--effective", default=None, help="When the erasure was carried out in production.")
+@click.option("--purpose", default=None, help="Objections: the purpose, e.g. marketing.")
+@click.option("--note", default=None, help="Free text, sealed with the entry.")
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Append many entries from a JSONL file (all or nothing).",
+)
+@json_option
+@handle_errors
+def append(
+    location: str,
+    keyring_path: str,
+    endpoint_url: str | None,
+    request_id: str | None,
+    kind: str | None,
+    received: str | None,
+    verified: str | None,
+    effective: str | None,
+    purpose: str | None,
+    note: str | None,
+    from_file: str | None,
+    as_json: bool,
+    **id_flags: Any,
+) -> None:
+    """Append one entry from flags, or many from --from FILE.jsonl; print the sequence numbers."""
+    ledger = open_ledger(location, keyring_path, endpoint_url)
+    pairs = collect_identifiers(id_flags)
+    if from_file:
+        if request_id or kind or pairs or received or verified or effective or purpose or note:
+            raise UsageError("--from cannot be combined with entry flags")
+        entries = read_jsonl(from_file, ledger.default_region)
+    else:
+        if not request_id or not kind:
+            raise UsageError("--request-id and --kind are required (or use --from FILE.jsonl)")
+        identifiers = tuple(Identifier.parse(t, v, default_region=ledger.default_region) for t, v in pairs)
+        entries = [
+            Entry(
+                request_id=request_id,
+                kind=kind,  # type: ignore[arg-type]
+                identifiers=identifiers,
+                received=_ts(received, "received"),
+                verified=_ts(verified, "verified"),
+                effective=_ts(effective, "effective"),
+                purpose=purpose,
+                note=note,
+            )
+        ]
+    result = ledger.append(entries, now=now_utc())
+    if as_json:
+        emit_json({"seqs": list(result.seqs), "tree_size": result.tree_size})
+    elif len(result.seqs) == 1:
+        click.echo(result.seqs[0])
+    else:
+        click.echo(f"{result.seqs[0]}..{result.seqs[-1]}")
+        click.echo(f"appended {len(result.seqs)} entries; tree size {result.tree_size}", err=True)
+
+
+def _ts(value: str | None, name: str) -> datetime | None:
+    return parse_timestamp(value, field_name=name) if value else None
+
+
+def _date(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d") if value else "-"
+
+
+@cli.command("list")
+@ledger_option
+@endpoint_option
+@click.option(
+    "--overdue",
+    is_flag=True,
+    help="Only requests not carried out within one month of receipt (GDPR Art. 12(3)).",
+)
+@json_option
+@handle_errors
+def list_cmd(location: str, endpoint_url: str | None, overdue: bool, as_json: bool) -> None:
+    """List entries: metadata only, never identifiers. No key needed."""
+    ledger = open_ledger(location, None, endpoint_url)
+    now = now_utc()
+    metas = [m for m in ledger.list_entries() if not overdue or m.is_overdue(now)]
+    if as_json:
+        emit_json([{**m.to_dict(), "overdue": m.is_overdue(now)} for m in metas])
+        return
+    click.echo(
+        f"{'SEQ':>6}  {'APPENDED':10}  {'KIND':9}  {'REQUEST':20}  {'RECEIVED':10}  "
+        f"{'DUE':10}  {'EFFECTIVE':10}  TYPES"
+    )
+    for m in metas:
+        flags = " [shredded]" if m.shredded else ""
+        flags += " [OVERDUE]" if m.is_overdue(now) else ""
+        purpose = f"({m.purpose})" if m.purpose else ""
+        click.echo(
+            f"{m.seq:>6}  {_date(m.appended_at):10}  {m.kind:9}  {m.request_id:20}  "
+            f"{_date(m.received):10}  {_date(m.due):10}  {_date(m.effective):10}  "
+            f"{','.join(m.identifier_types)}{purpose}{flags}"
+        )
+
+
+@cli.command()
+@ledger_option
+@keyring_option(required=True)
+@endpoint_option
+@click.argument("seq", type=int)
+@json_option
+@handle_errors
+def show(location: str, keyring_path: str, endpoint_url: str | None, seq: int, as_json: bool) -> None:
+    """Decrypt and show one entry (for the DPO; this prints personal data)."""
+    opened = open_ledger(location, keyring_path, endpoint_url).show(seq)
+    doc = opened.meta.to_dict()
+    if opened.entry is not None:
+        doc["identifiers"] = [{"type": i.type, "value": i.value} for i in opened.entry.identifiers]
+        doc["note"] = opened.entry.note
+    if as_json:
+        emit_json(doc)
+        return
+    for key, value in doc.items():
+        if key == "identifiers":
+            for ident in value:
+                click.echo(f"identifier: {ident['type']}={ident['value']}")
+        elif value is not None:
+            click.echo(f"{key}: {value}")
+    if opened.entry is None:
+        click.echo("(crypto-shredded: the identifiers no longer exist anywhere)")
+
+
+@cli.command()
+@ledger_option
+@keyring_option(required=True)
+@endpoint_option
+@identifier_options
+@json_option
+@handle_errors
+def lookup(
+    location: str, keyring_path: str, endpoint_url: str | None, as_json: bool, **id_flags: Any
+) -> None:
+    """Is this person in the ledger? Matches blind-index tokens; decrypts nothing."""
+    ledger = open_ledger(location, keyring_path, endpoint_url)
+    pairs = collect_identifiers(id_flags)
+    if not pairs:
+        raise UsageError("give at least one identifier, e.g. --email")
+    ids = [Identifier.parse(t, v, default_region=ledger.default_region) for t, v in pairs]
+    found = ledger.lookup(ids)
+    if as_json:
+        emit_json([m.to_dict() for m in found])
+    elif not found:
+        click.echo("not in the ledger")
+    else:
+        for m in found:
+            click.echo(f"{m.seq}  {m.kind}  {m.request_id}" + ("  [shredded]" if m.shredded else ""))
+    sys.exit(0)
+
+
+@cli.command()
+@ledger_option
+@keyring_option(required=False)
+@endpoint_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the signed checkpoint to this file (give it to your auditor).",
+)
+@handle_errors
+def checkpoint(location: str, keyring_path: str | None, endpoint_url: str | None, out: str | None) -> None:
+    """Print the signed checkpoint of the current tree head (signing it if needed)."""
+    signed = open_ledger(location, keyring_path, endpoint_url).checkpoint()
+    if out:
+        Path(out).write_text(signed.note, encoding="utf-8")
+    click.echo(signed.note, nl=False)
+
+
+def read_public_key(value: str) -> NoteVerifier:
+    path = Path(value)
+    text = path.read_text(encoding="utf-8").strip() if path.is_file() else value.strip()
+    return NoteVerifier.parse(text)
+
+
+@cli.command()
+@ledger_option
+@endpoint_option
+@click.option(
+    "--public-key",
+    default=None,
+    metavar="FILE|KEY",
+    help="The verifier key printed by init (file or the key itself).",
+)
+@click.option(
+    "--trusted-checkpoint",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A checkpoint saved earlier: prove the ledger extends it (no rollback).",
+)
+@keyring_option(required=False)
+@json_option
+@handle_errors
+def verify(
+    location: str,
+    endpoint_url: str | None,
+    public_key: str | None,
+    trusted_checkpoint: str | None,
+    keyring_path: str | None,
+    as_json: bool,
+) -> None:
+    """Recompute every hash and check the signed checkpoints; needs no secret key.
+
+    With --keyring it also authenticates every key row and unwraps every data key.
+    """
+    ledger = open_ledger(location, keyring_path, endpoint_url)
+    verifier = read_public_key(public_key) if public_key else None
+    trusted = Path(trusted_checkpoint).read_text(encoding="utf-8") if trusted_checkpoint else None
+    result = ledger.verify(public_key=verifier, trusted_checkpoint=trusted)
+    key_rows = ledger.check_key_rows() if keyring_path else None
+    if as_json:
+        emit_json(
+            {
+                **result.to_dict(),
+                "public_key": "given" if verifier else "from ledger",
+                "key_rows_checked": key_rows,
+            }
+        )
+        return
+    click.echo(
+        f"OK {result.origin}: {result.tree_size} entries, "
+        f"{result.checkpoints_checked} signed checkpoints match"
+    )
+    if result.trusted_size is not None:
+        click.echo(f"OK extends the trusted checkpoint of size {result.trusted_size}")
+    if key_rows is not None:
+        click.echo(f"OK {key_rows} key rows authenticated")
+    if verifier is None:
+        click.echo(
+            "note: no --public-key given; the ledger's own key was used, which proves "
+            "consistency but not who signed",
+            err=True,
+        )
+
+
+@cli.command()
+@ledger_option
+@endpoint_option
+@click.argument("seq", type=int)
+@click.option("--tree-size", type=int, default=None, help="Prove against this checkpoint size.")
+@handle_errors
+def prove(location: str, endpoint_url: str | None, seq: int, tree_size: int | None) -> None:
+    """Print an inclusion proof (JSON) for entry SEQ against a signed checkpoint."""
+    proof = open_ledger(location, None, endpoint_url).prove(seq, tree_size=tree_size)
+    emit_json(proof.to_dict())
+
+
+@cli.command()
+@ledger_option
+@endpoint_option
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@handle_errors
+def export(location: str, endpoint_url: str | None, out_dir: str) -> None:
+    """Write the public log (leaves, checkpoints, verifier key) for an independent audit."""
+    result = export_public_log(open_ledger(location, None, endpoint_url), out_dir)
+    click.echo(f"exported {result.tree_size} leaves and {result.checkpoints} checkpoints to {result.out_dir}")
+
+
+@cli.command()
+@ledger_option
+@keyring_option(required=True)
+@endpoint_option
+@click.option(
+    "--before",
+    default=None,
+    metavar="DATE",
+    help="Shred entries carried out before DATE: the date of the oldest backup kept.",
+)
+@click.option("--seq", "seqs", type=int, multiple=True, help="Shred these entries (repeatable).")
+@click.option("--yes", is_flag=True, help="Do it without asking.")
+@handle_errors
+def shred(
+    location: str,
+    keyring_path: str,
+    endpoint_url: str | None,
+    before: str | None,
+    seqs: Sequence[int],
+    yes: bool,
+) -> None:
+    """Crypto-shred entries once no backup older than them is kept."""
+    if bool(before) == bool(seqs):
+        raise UsageError("give exactly one of --before DATE or --seq N")
+    ledger = open_ledger(location, keyring_path, endpoint_url)
+    if before:
+        chosen = [m.seq for m in ledger.shreddable(before=parse_timestamp(before, field_name="--before"))]
+    else:
+        chosen = sorted(set(seqs))
+    if not chosen:
+        click.echo("nothing to shred")
+        return
+    click.echo(f"will shred {len(chosen)} entries: {_ranges(chosen)}", err=True)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("refusing to shred without --yes when not on a terminal")
+        click.confirm("their identifiers will be unrecoverable; continue?", abort=True, err=True)
+    done = ledger.shred(chosen)
+    click.echo(f"shredded {len(done)} entries" + (f": {_ranges(done)}" if done else ""))
+
+
+def _ranges(seqs: Iterable[int]) -> str:
+    out: list[str] = []
+    start = prev = None
+    for s in sorted(seqs):
+        if prev is not None and s == prev + 1:
+            prev = s
+            continue
+        if start is not None:
+            out.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = s
+    if start is not None:
+        out.append(str(start) if start == prev else f"{start}-{prev}")
+    return ",".join(out)
+
+
+@cli.command("rotate-key")
+@ledger_option
+@keyring_option(required=True)
+@endpoint_option
+@click.option(
+    "--kms-key-id", default=None, metavar="KEY", help="Wrap the new key-encryption key with this AWS KMS key."
+)
+@handle_errors
+def rotate_key(location: str, keyring_path: str, endpoint_url: str | None, kms_key_id: str | None) -> None:
+    """Re-wrap every data key under a new key-encryption key and destroy the old one."""
+    ledger = open_ledger(location, keyring_path, endpoint_url)
+    kms_encrypt = None
+    if kms_key_id or ledger.keyring.kms_key_ids:
+        from erasure_ledger.kms import kms_functions
+
+        kms_encrypt, _ = kms_functions(kms_key_id, endpoint_url=endpoint_url)
+    final = ledger.rotate_key(
+        lambda kr: kr.save(keyring_path, overwrite=True, kms_encrypt=kms_encrypt), kms_key_id=kms_key_id
+    )
+    click.echo(
+        f"rotated: every data key is now wrapped by {final.active_kek_id}; "
+        "the old key-encryption key was destroyed"
+    )
+
+
+def main() -> None:
+    cli(prog_name="erasure-ledger")
+
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,518 @@
+"""The ledger: append, read, look up, prove, shred and rotate, over a store.
+
+:class:`Ledger` composes the pure parts (canonical encoding, sealing, Merkle tree, signed
+notes) with one :class:`~erasure_ledger.stores.LedgerStore`. It never prints, never reads the
+environment and takes the current time as a parameter. Operations that need secrets take a
+:class:`~erasure_ledger.keyring.Keyring`; ``list``, ``verify``, ``prove`` and ``export`` do not.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from erasure_ledger import merkle
+from erasure_ledger.canonical import (
+    Leaf,
+    canonical_json,
+    entry_from_payload,
+    leaf_header,
+    parse_leaf,
+    payload_bytes,
+)
+from erasure_ledger.errors import (
+    DuplicateRequestError,
+    IntegrityError,
+    LedgerError,
+    TamperedEntryError,
+    UsageError,
+)
+from erasure_ledger.identifiers import Identifier
+from erasure_ledger.keyring import Keyring
+from erasure_ledger.model import Entry, EntryMeta, InclusionProof, OpenedEntry, format_timestamp
+from erasure_ledger.notes import Checkpoint, NoteVerifier, sign_checkpoint
+from erasure_ledger.sealing import (
+    BlindIndex,
+    KeyRowAuthenticator,
+    KeyWrapper,
+    new_key,
+    open_sealed,
+    seal,
+    split_tokens,
+)
+from erasure_ledger.stores.base import AppendBatch, Head, KeyRow, LedgerStore, StoredLeaf
+from erasure_ledger.verify import LedgerVerifier, VerificationResult
+
+log = logging.getLogger(__name__)
+
+LEDGER_FORMAT = "erasure-ledger/1"
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """The sequence numbers given to the appended entries, and the new signed checkpoint."""
+
+    seqs: tuple[int, ...]
+    tree_size: int
+    checkpoint: str
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    checkpoint: Checkpoint
+    note: str
+
+
+class Ledger:
+    """One erasure ledger. Construct with :meth:`create` or :meth:`open`."""
+
+    def __init__(self, store: LedgerStore, meta: dict[str, str], keyring: Keyring | None) -> None:
+        self.store = store
+        self.origin = meta["origin"]
+        self.verifier = NoteVerifier.parse(meta["verifier_key"])
+        self.default_region = meta.get("default_region", "NL")
+        self._keyring = keyring
+
+    # -- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls, store: LedgerStore, keyring: Keyring, *, default_region: str = "NL", now: datetime
+    ) -> Ledger:
+        """Create an empty ledger in ``store`` for ``keyring`` (see :meth:`Keyring.generate`).
+
+        Raises:
+            UsageError: a ledger already exists there.
+            StorageError: the store cannot be written.
+        """
+        meta = {
+            "format": LEDGER_FORMAT,
+            "origin": keyring.origin,
+            "verifier_key": keyring.signer.verifier.vkey,
+            "default_region": default_region,
+            "created_at": format_timestamp(now),
+        }
+        store.create(meta)
+        ledger = cls(store, meta, keyring)
+        ledger.checkpoint()  # the empty tree is signed too, so verify has a starting point
+        return ledger
+
+    @classmethod
+    def open(cls, store: LedgerStore, keyring: Keyring | None = None) -> Ledger:
+        """Open an existing ledger; with a keyring, check the keyring belongs to it.
+
+        Raises:
+            UsageError: no ledger there.
+            IntegrityError: unknown format, or the keyring is another ledger's (exit 3).
+        """
+        meta = store.read_meta()
+        if meta.get("format") != LEDGER_FORMAT:
+            raise IntegrityError(
+                f"ledger at {store.location}: format {meta.get('format')!r} is not supported"
+            )
+        if keyring is not None:
+            keyring.check_belongs_to(origin=meta["origin"], verifier_key=meta["verifier_key"])
+        return cls(store, meta, keyring)
+
+    @property
+    def keyring(self) -> Keyring:
+        if self._keyring is None:
+            raise UsageError("this operation needs the keyring (--keyring or ERASURE_KEYRING)")
+        return self._keyring
+
+    def _wrapper(self, kek_id: str) -> KeyWrapper:
+        return KeyWrapper(self.keyring.kek(kek_id), kek_id=kek_id, origin=self.origin)
+
+    def _auth(self) -> KeyRowAuthenticator:
+        return KeyRowAuthenticator(self.keyring.mac_key, origin=self.origin)
+
+    def _index(self) -> BlindIndex:
+        return BlindIndex(self.keyring.index_key, origin=self.origin)
+
+    # -- appending -----------------------------------------------------------------------------
+
+    def append(self, entries: Sequence[Entry], *, now: datetime) -> AppendResult:
+        """Append entries atomically (all or none) and sign the new tree head.
+
+        Raises:
+            DuplicateRequestError: a request id repeats in the batch or is already stored.
+            IntegrityError: the stored head does not match its signed checkpoint.
+            StorageError: the store failed; nothing was appended.
+        """
+        if not entries:
+            raise UsageError("nothing to append")
+        seen: set[str] = set()
+        for e in entries:
+            if e.request_id in seen:
+                raise DuplicateRequestError(f"request {e.request_id} appears twice in the input")
+            seen.add(e.request_id)
+        present = self.store.request_ids_present(list(seen))
+        if present:
+            raise DuplicateRequestError(f"request {sorted(present)[0]} is already in the ledger")
+        keyring = self.keyring
+        index, auth = self._index(), self._auth()
+        wrapper = self._wrapper(keyring.active_kek_id)
+        appended_at = format_timestamp(now)
+        # Work that does not depend on the sequence number is done once, outside the lock.
+        prepared = [(e, payload_bytes(e), index.tokens(e.identifiers), new_key()) for e in entries]
+
+        def prepare(head: Head) -> AppendBatch:
+            tree = self._tree_for(head)
+            leaves, rows = [], []
+            for entry, payload, tokens, data_key in prepared:
+                seq = tree.size
+                header = leaf_header(entry, origin=self.origin, seq=seq, appended_at=appended_at)
+                sealed = seal(data_key, payload, canonical_json(header))
+                data = Leaf(header=header, sealed=sealed).to_bytes()
+                leaf_hash = merkle.leaf_hash(data)
+                tree.append_leaf_hash(leaf_hash)
+                wrapped = wrapper.wrap(data_key, seq=seq)
+                mac = auth.mac(
+                    seq=seq, leaf_hash=leaf_hash, kek_id=wrapper.kek_id, wrapped=wrapped, tokens=tokens
+                )
+                leaves.append(StoredLeaf(seq=seq, request_id=entry.request_id, data=data))
+                rows.append(
+                    KeyRow(seq=seq, kek_id=wrapper.kek_id, wrapped_key=wrapped, tokens=tokens, mac=mac)
+                )
+            note = self._sign(tree.size, tree.root())
+            return AppendBatch(
+                leaves=leaves,
+                key_rows=rows,
+                head=Head(size=tree.size, nodes=tuple(tree.nodes()), checkpoint=note),
+            )
+
+        batch = self.store.append(prepare)
+        seqs = tuple(leaf.seq for leaf in batch.leaves)
+        log.debug("appended %d entries at seq %d..%d", len(seqs), seqs[0], seqs[-1])
+        return AppendResult(seqs=seqs, tree_size=batch.head.size, checkpoint=batch.head.checkpoint or "")
+
+    def _tree_for(self, head: Head) -> merkle.CompactRange:
+        """The compact range to extend, checked against the head's signed checkpoint so that a
+        tampered head is never signed over (ledger-format §7.2)."""
+        try:
+            tree = merkle.CompactRange.from_nodes(head.size, head.nodes)
+        except ValueError:
+            raise TamperedEntryError("the stored tree head is malformed") from None
+        if head.size:
+            if head.checkpoint is None:
+                raise TamperedEntryError("the stored tree head has no signed checkpoint")
+            cp = LedgerVerifier(self.verifier, origin=self.origin).open_checkpoint(
+                head.checkpoint, label="head checkpoint"
+            )
+            if cp.size != head.size or cp.root_hash != tree.root():
+                raise TamperedEntryError("the stored tree head does not match its signed checkpoint")
+        return tree
+
+    def _sign(self, size: int, root: bytes) -> str:
+        return sign_checkpoint(Checkpoint(origin=self.origin, size=size, root_hash=root), self.keyring.signer)
+
+    # -- checkpoints and verification ----------------------------------------------------------
+
+    def checkpoint(self) -> SignedCheckpoint:
+        """The signed checkpoint of the current tree head (signing it if it is not yet).
+
+        Raises:
+            UsageError: the head is unsigned and there is no keyring to sign it.
+        """
+        head = self.store.read_head()
+        if head.checkpoint is None:
+
+            def prepare(current: Head) -> AppendBatch:
+                t = self._tree_for(current)
+                return AppendBatch(
+                    leaves=[],
+                    key_rows=[],
+                    head=Head(size=t.size, nodes=tuple(t.nodes()), checkpoint=self._sign(t.size, t.root())),
+                )
+
+            head = self.store.append(prepare).head
+        assert head.checkpoint is not None
+        verifier = LedgerVerifier(self.verifier, origin=self.origin)
+        return SignedCheckpoint(
+            verifier.open_checkpoint(head.checkpoint, label="head checkpoint"), head.checkpoint
+        )
+
+    def verify(
+        self, *, public_key: NoteVerifier | None = None, trusted_checkpoint: str | None = None
+    ) -> VerificationResult:
+        """Recompute every leaf hash and the root; check every checkpoint (public key only).
+
+        Args:
+            public_key: the verifier key the auditor trusts; defaults to the one the ledger
+                names about itself (which proves consistency, not authenticity).
+            trusted_checkpoint: a signed checkpoint kept from earlier; the ledger must extend it.
+
+        Raises:
+            IntegrityError: tampering, truncation, rollback or a bad signature (exit 3).
+        """
+        head = self.store.read_head()
+        verifier = LedgerVerifier(public_key or self.verifier, origin=self.origin)
+        return verifier.verify(
+            self.store.iter_leaf_data(0, head.size),
+            list(self.store.iter_checkpoints()),
+            tree_size=head.size,
+            trusted_checkpoint=trusted_checkpoint,
+        )
+
+    def _leaf_hashes(self, size: int) -> list[bytes]:
+        return [merkle.leaf_hash(d) for d in self.store.iter_leaf_data(0, size)]
+
+    def prove(self, seq: int, *, tree_size: int | None = None) -> InclusionProof:
+        """An inclusion proof for entry ``seq`` against the signed checkpoint of ``tree_size``
+        (default: the latest).
+
+        Raises:
+            UsageError: no such entry, or no checkpoint of that size.
+        """
+        checkpoints = dict(self.store.iter_checkpoints())
+        size = tree_size if tree_size is not None else max(checkpoints, default=0)
+        if size not in checkpoints:
+            raise UsageError(f"no signed checkpoint of size {size}")
+        if not 0 <= seq < size:
+            raise UsageError(f"entry {seq} is not in the tree of size {size}")
+        cp = LedgerVerifier(self.verifier, origin=self.origin).open_checkpoint(
+            checkpoints[size], label=f"checkpoint at size {size}"
+        )
+        hashes = self._leaf_hashes(size)
+        if merkle.root_from_leaf_hashes(hashes) != cp.root_hash:
+            raise TamperedEntryError(f"checkpoint at size {size} does not match the stored entries")
+        proof = merkle.inclusion_proof_from_hashes(hashes, seq)
+        return InclusionProof(
+            origin=self.origin,
+            seq=seq,
+            tree_size=size,
+            leaf_hash=hashes[seq],
+            root_hash=cp.root_hash,
+            hashes=tuple(proof),
+            checkpoint=checkpoints[size],
+        )
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
+        """A consistency proof from the tree of ``old_size`` to ``new_size`` (default: head).
+
+        Raises:
+            UsageError: sizes out of range.
+        """
+        size = self.store.read_head().size if new_size is None else new_size
+        if not 0 <= old_size <= size:
+            raise UsageError(f"cannot prove size {old_size} against size {size}")
+        return merkle.consistency_proof_from_hashes(self._leaf_hashes(size), old_size)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _key_rows(self) -> dict[int, KeyRow]:
+        return {row.seq: row for row in self.store.iter_key_rows()}
+
+    def list_entries(self) -> Iterator[EntryMeta]:
+        """Every entry's public metadata, in order; no key needed, never identifier values.
+
+        Raises:
+            TamperedEntryError: a leaf is malformed or out of place.
+        """
+        shredded = {row.seq for row in self.store.iter_key_rows() if row.shredded}
+        for leaf in self.store.iter_leaves():
+            yield parse_leaf(leaf.data, expected_seq=leaf.seq, origin=self.origin).meta(
+                shredded=leaf.seq in shredded
+            )
+
+    def _authenticated(self, leaves: Iterable[StoredLeaf]) -> Iterator[tuple[Leaf, bytes, KeyRow]]:
+        """Leaves with their key rows, each row's MAC checked against the leaf's hash.
+
+        Raises:
+            TamperedEntryError: a key row is missing, altered, swapped or forged.
+        """
+        auth = self._auth()
+        rows = self._key_rows()
+        for stored in leaves:
+            leaf = parse_leaf(stored.data, expected_seq=stored.seq, origin=self.origin)
+            leaf_hash = merkle.leaf_hash(stored.data)
+            row = rows.get(stored.seq)
+            if row is None:
+                raise TamperedEntryError(f"entry {stored.seq}: its key row is missing")
+            if row.shredded and row.tokens:
+                raise TamperedEntryError(f"entry {stored.seq}: shredded key row still carries tokens")
+            if not auth.check(
+                seq=stored.seq,
+                leaf_hash=leaf_hash,
+                kek_id=row.kek_id,
+                wrapped=row.wrapped_key,
+                tokens=row.tokens,
+                mac=row.mac,
+            ):
+                raise TamperedEntryError(
+                    f"entry {stored.seq}: key row does not match its entry (altered, swapped or forged)"
+                )
+            yield leaf, leaf_hash, row
+
+    def _open(self, leaf: Leaf, row: KeyRow) -> OpenedEntry:
+        if row.wrapped_key is None or row.kek_id is None:
+            return OpenedEntry(leaf.meta(shredded=True), None)
+        data_key = self._wrapper(row.kek_id).unwrap(row.wrapped_key, seq=leaf.seq)
+        meta = leaf.meta()
+        entry = entry_from_payload(meta, open_sealed(data_key, leaf.sealed, leaf.associated_data()))
+        if self._index().tokens(entry.identifiers) != row.tokens:
+            raise TamperedEntryError(f"entry {leaf.seq}: blind-index tokens do not match the entry")
+        return OpenedEntry(meta, entry)
+
+    def show(self, seq: int) -> OpenedEntry:
+        """Decrypt one entry.
+
+        Raises:
+            UsageError: no such entry.
+            IntegrityError: it does not open or its key row was tampered with.
+        """
+        size = self.store.read_head().size
+        if not 0 <= seq < size:
+            raise UsageError(f"no entry {seq} (the ledger holds entries 0..{size - 1})")
+        for leaf, _, row in self._authenticated(self.store.iter_leaves(seq, seq + 1)):
+            return self._open(leaf, row)
+        raise TamperedEntryError(f"entry {seq}: missing from the store")
+
+    def open_all(self) -> tuple[VerificationResult, list[OpenedEntry]]:
+        """Verify the whole ledger, then decrypt every entry (what the reconciler replays).
+
+        The tree is verified against the newest signed checkpoint first; every key row is
+        authenticated; shredded entries come back with ``entry=None``.
+
+        Raises:
+            IntegrityError: any tampering, a wrong keyring, or an entry that does not open.
+        """
+        result = self.verify()
+        opened = [
+            self._open(leaf, row)
+            for leaf, _, row in self._authenticated(self.store.iter_leaves(0, result.tree_size))
+        ]
+        return result, opened
+
+    def lookup(self, identifiers: Sequence[Identifier]) -> list[EntryMeta]:
+        """Entries that name any of these identifiers, found through blind-index tokens
+        without decrypting; every key row is authenticated on the way, so a dropped or
+        altered token is an error rather than a silent miss.
+
+        Raises:
+            TamperedEntryError: a key row was tampered with.
+        """
+        index = self._index()
+        wanted = {index.token(i) for i in identifiers}
+        found = []
+        for leaf, _, row in self._authenticated(self.store.iter_leaves()):
+            if wanted.intersection(split_tokens(row.tokens)):
+                found.append(leaf.meta(shredded=row.shredded))
+        return found
+
+    # -- shredding and rotation ----------------------------------------------------------------
+
+    def shreddable(self, *, before: datetime) -> list[EntryMeta]:
+        """Entries carried out in production before ``before`` and not yet shredded.
+
+        ``before`` is the date of the oldest backup still kept: every backup is younger than
+        these erasures, so none of them can bring the person back and the entry may go.
+        """
+        return [
+            m
+            for m in self.list_entries()
+            if not m.shredded and m.effective is not None and m.effective < before
+        ]
+
+    def shred(self, seqs: Iterable[int]) -> list[int]:
+        """Crypto-shred entries: destroy their wrapped data keys and blind-index tokens.
+
+        The leaves stay, so the log still verifies; the entries can no longer be opened or
+        looked up. Already shredded entries are skipped.
+
+        Raises:
+            UsageError: a sequence number is out of range.
+            TamperedEntryError: a key row was tampered with.
+        """
+        wanted = sorted(set(seqs))
+        size = self.store.read_head().size
+        bad = [s for s in wanted if not 0 <= s < size]
+        if bad:
+            raise UsageError(f"no entry {bad[0]} (the ledger holds entries 0..{size - 1})")
+        auth = self._auth()
+        tombstones = []
+        chosen = set(wanted)
+        for leaf, leaf_hash, row in self._authenticated(self.store.iter_leaves()):
+            if leaf.seq in chosen and not row.shredded:
+                tombstones.append(
+                    KeyRow(
+                        seq=leaf.seq,
+                        kek_id=None,
+                        wrapped_key=None,
+                        tokens=b"",
+                        mac=auth.mac(
+                            seq=leaf.seq, leaf_hash=leaf_hash, kek_id=None, wrapped=None, tokens=b""
+                        ),
+                    )
+                )
+        self.store.replace_key_rows(tombstones)
+        return [row.seq for row in tombstones]
+
+    def rotate_key(
+        self, save_keyring: Callable[[Keyring], None], *, kms_key_id: str | None = None
+    ) -> Keyring:
+        """Re-wrap every data key under a new KEK and destroy the old one.
+
+        Crash-safe order: (1) save a keyring holding old and new KEK, (2) re-wrap every key
+        row in one store transaction, (3) save a keyring holding only the new KEK. A crash
+        at any point leaves a keyring that opens every entry.
+
+        Raises:
+            IntegrityError: a key row does not authenticate or unwrap; nothing is changed.
+            StorageError: a write failed.
+        """
+        old = self.keyring
+        both = old.rotated(kms_key_id=kms_key_id)
+        rows = []
+        auth = self._auth()
+        new_wrapper = KeyWrapper(both.kek(both.active_kek_id), kek_id=both.active_kek_id, origin=self.origin)
+        for leaf, leaf_hash, row in self._authenticated(self.store.iter_leaves()):
+            if row.wrapped_key is None or row.kek_id is None:
+                continue
+            data_key = self._wrapper(row.kek_id).unwrap(row.wrapped_key, seq=leaf.seq)
+            wrapped = new_wrapper.wrap(data_key, seq=leaf.seq)
+            rows.append(
+                KeyRow(
+                    seq=leaf.seq,
+                    kek_id=new_wrapper.kek_id,
+                    wrapped_key=wrapped,
+                    tokens=row.tokens,
+                    mac=auth.mac(
+                        seq=leaf.seq,
+                        leaf_hash=leaf_hash,
+                        kek_id=new_wrapper.kek_id,
+                        wrapped=wrapped,
+                        tokens=row.tokens,
+                    ),
+                )
+            )
+        save_keyring(both)
+        self._keyring = both
+        self.store.replace_key_rows(rows)
+        final = both.without_old_keks()
+        save_keyring(final)
+        self._keyring = final
+        return final
+
+    def check_key_rows(self) -> int:
+        """Authenticate every key row and unwrap every data key; returns how many were checked.
+
+        Raises:
+            IntegrityError: the first key row that fails.
+        """
+        count = 0
+        for leaf, _, row in self._authenticated(self.store.iter_leaves()):
+            if row.wrapped_key is not None and row.kek_id is not None:
+                self._wrapper(row.kek_id).unwrap(row.wrapped_key, seq=leaf.seq)
+            count += 1
+        return count
+
+
+def proof_to_text(hashes: Sequence[bytes]) -> list[str]:
+    return [base64.b64encode(h).decode() for h in hashes]
+
+
+__all__ = ["LEDGER_FORMAT", "AppendResult", "Ledger", "LedgerError", "SignedCheckpoint", "proof_to_text"]

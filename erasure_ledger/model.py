@@ -1,0 +1,290 @@
+"""Frozen value types of the ledger: entries, their public metadata, and proofs.
+
+An :class:`Entry` is what a privacy officer records (a request id, a kind, typed identifiers,
+the request's timestamps). Its *public* part (everything but identifier values and the note)
+is stored in clear inside the leaf so that ``list`` and ``verify`` need no key; the
+identifier values and the note are sealed. ``from_dict`` is the single parser for untrusted
+input (CLI flags, JSONL imports) and refuses unknown fields; the leaf parser in
+:mod:`erasure_ledger.canonical` keeps unknown header fields so newer minor versions round-trip.
+
+No I/O and no cryptography here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from erasure_ledger.errors import UsageError
+from erasure_ledger.identifiers import Identifier, validate_type
+
+FORMAT_VERSION = 1
+
+Kind = Literal["erasure", "objection"]
+KINDS: tuple[Kind, ...] = ("erasure", "objection")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,127}$")
+_PURPOSE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_MAX_NOTE = 4000
+
+# Fields an import record (JSONL line or flags) may carry; anything else is refused so a typo
+# ("recieved") cannot silently drop a timestamp.
+_ENTRY_FIELDS = frozenset(
+    {"request_id", "kind", "identifiers", "received", "verified", "effective", "purpose", "note"}
+)
+
+
+def parse_timestamp(value: str | datetime | date, *, field_name: str) -> datetime:
+    """Parse an ISO 8601 date or date-time into an aware UTC datetime (seconds precision).
+
+    A bare date means midnight UTC; a naive date-time is taken as UTC.
+
+    Raises:
+        UsageError: the value is not an ISO 8601 date or date-time.
+    """
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)
+    else:
+        text = value.strip()
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(
+                f"{field_name}: not an ISO 8601 date or date-time (e.g. 2026-11-01T09:30:00Z)"
+            ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).replace(microsecond=0)
+
+
+def format_timestamp(value: datetime) -> str:
+    """Render a UTC datetime the one way the ledger stores it: ``2026-11-01T09:30:00Z``."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def due_date(received: datetime) -> datetime:
+    """GDPR Art. 12(3): one month after receipt (same day next month, clamped to month end)."""
+    month = received.month % 12 + 1
+    year = received.year + (1 if received.month == 12 else 0)
+    day = received.day
+    while True:
+        try:
+            return received.replace(year=year, month=month, day=day)
+        except ValueError:
+            day -= 1
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One erasure request or objection, valid from construction.
+
+    Identifiers are normalised (see :mod:`erasure_ledger.identifiers`) and sorted, so the same
+    request always seals to the same plaintext.
+    """
+
+    request_id: str
+    kind: Kind
+    identifiers: tuple[Identifier, ...]
+    received: datetime | None = None
+    verified: datetime | None = None
+    effective: datetime | None = None
+    purpose: str | None = None
+    note: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not _REQUEST_ID.match(self.request_id):
+            raise UsageError(
+                "request_id: 1-128 characters of letters, digits and ._:/#- starting with a letter or digit"
+            )
+        if self.kind not in KINDS:
+            raise UsageError(f"kind: must be one of {', '.join(KINDS)}")
+        if not self.identifiers:
+            raise UsageError(f"request {self.request_id}: at least one identifier is required")
+        if self.kind == "objection":
+            if not self.purpose or not _PURPOSE.match(self.purpose):
+                raise UsageError(
+                    f"request {self.request_id}: an objection needs --purpose "
+                    "(lower-case, e.g. marketing or tracking-cookies)"
+                )
+        elif self.purpose is not None:
+            raise UsageError(f"request {self.request_id}: --purpose applies to objections only")
+        if self.note is not None and len(self.note) > _MAX_NOTE:
+            raise UsageError(f"request {self.request_id}: note is longer than {_MAX_NOTE} characters")
+        object.__setattr__(self, "identifiers", tuple(sorted(set(self.identifiers))))
+        for name in ("received", "verified", "effective"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, parse_timestamp(value, field_name=name))
+        stamps = [s for s in (self.received, self.verified, self.effective) if s is not None]
+        if stamps != sorted(stamps):
+            raise UsageError(
+                f"request {self.request_id}: timestamps must be in order received <= verified <= effective"
+            )
+
+    @property
+    def identifier_types(self) -> tuple[str, ...]:
+        """The distinct identifier types, sorted (public metadata)."""
+        return tuple(sorted({i.type for i in self.identifiers}))
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any], *, default_region: str = "NL") -> Entry:
+        """Build an entry from an import record (one JSONL line).
+
+        ``identifiers`` is a mapping ``type -> value or [values]`` or a list of
+        ``{"type": ..., "value": ...}`` objects.
+
+        Raises:
+            UsageError: unknown field, wrong type, or a value that does not normalise
+                (messages never quote identifier values).
+        """
+        unknown = sorted(set(record) - _ENTRY_FIELDS)
+        if unknown:
+            raise UsageError(f"unknown field {unknown[0]!r}")
+        for name in ("request_id", "kind"):
+            if not isinstance(record.get(name), str):
+                raise UsageError(f"{name}: required, a string")
+        for name in ("received", "verified", "effective", "purpose", "note"):
+            if record.get(name) is not None and not isinstance(record[name], str):
+                raise UsageError(f"{name}: must be a string")
+        pairs = _identifier_pairs(record.get("identifiers"))
+        identifiers = tuple(Identifier.parse(t, v, default_region=default_region) for t, v in pairs)
+        return cls(
+            request_id=record["request_id"],
+            kind=record["kind"],
+            identifiers=identifiers,
+            received=record.get("received"),  # parsed in __post_init__
+            verified=record.get("verified"),
+            effective=record.get("effective"),
+            purpose=record.get("purpose"),
+            note=record.get("note"),
+        )
+
+
+def _identifier_pairs(raw: object) -> list[tuple[str, str]]:
+    if isinstance(raw, Mapping):
+        pairs: list[tuple[str, str]] = []
+        for id_type, values in raw.items():
+            for value in values if isinstance(values, list) else [values]:
+                pairs.append((validate_type(str(id_type)), _require_str(value, id_type)))
+        return pairs
+    if isinstance(raw, list):
+        out = []
+        for item in raw:
+            if not isinstance(item, Mapping) or set(item) != {"type", "value"}:
+                raise UsageError('identifiers: each item must be {"type": ..., "value": ...}')
+            out.append((validate_type(str(item["type"])), _require_str(item["value"], item["type"])))
+        return out
+    raise UsageError("identifiers: required, an object of type -> value(s)")
+
+
+def _require_str(value: object, id_type: object) -> str:
+    if not isinstance(value, str):
+        raise UsageError(f"identifiers.{id_type}: each value must be a string")
+    return value
+
+
+@dataclass(frozen=True)
+class EntryMeta:
+    """The public part of a stored entry: what ``list`` shows without any key."""
+
+    seq: int
+    request_id: str
+    kind: Kind
+    identifier_types: tuple[str, ...]
+    appended_at: datetime
+    received: datetime | None
+    verified: datetime | None
+    effective: datetime | None
+    purpose: str | None
+    shredded: bool = False
+
+    @property
+    def due(self) -> datetime | None:
+        """When the request must be carried out (GDPR Art. 12(3)), if its receipt is known."""
+        return due_date(self.received) if self.received else None
+
+    def is_overdue(self, now: datetime) -> bool:
+        """Not yet effective in production although the one-month deadline has passed."""
+        due = self.due
+        if due is None:
+            return False
+        done_in_time = self.effective is not None and self.effective <= due
+        return now > due and not done_in_time
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready metadata (never identifier values)."""
+
+        def ts(value: datetime | None) -> str | None:
+            return format_timestamp(value) if value else None
+
+        return {
+            "seq": self.seq,
+            "request_id": self.request_id,
+            "kind": self.kind,
+            "identifier_types": list(self.identifier_types),
+            "appended_at": ts(self.appended_at),
+            "received": ts(self.received),
+            "verified": ts(self.verified),
+            "effective": ts(self.effective),
+            "due": ts(self.due),
+            "purpose": self.purpose,
+            "shredded": self.shredded,
+        }
+
+
+@dataclass(frozen=True)
+class OpenedEntry:
+    """A decrypted entry with its position; ``entry`` is None when it was crypto-shredded."""
+
+    meta: EntryMeta
+    entry: Entry | None
+
+    @property
+    def seq(self) -> int:
+        return self.meta.seq
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """Proof that leaf ``seq`` is in the tree of ``tree_size`` leaves with root ``root_hash``."""
+
+    origin: str
+    seq: int
+    tree_size: int
+    leaf_hash: bytes
+    root_hash: bytes
+    hashes: tuple[bytes, ...]
+    checkpoint: str
+
+    def to_dict(self) -> dict[str, Any]:
+        import base64
+
+        return {
+            "format": "erasure-ledger-inclusion-proof/1",
+            "origin": self.origin,
+            "seq": self.seq,
+            "tree_size": self.tree_size,
+            "leaf_hash": base64.b64encode(self.leaf_hash).decode(),
+            "root_hash": base64.b64encode(self.root_hash).decode(),
+            "hashes": [base64.b64encode(h).decode() for h in self.hashes],
+            "checkpoint": self.checkpoint,
+        }
+
+
+__all__ = [
+    "FORMAT_VERSION",
+    "KINDS",
+    "Entry",
+    "EntryMeta",
+    "InclusionProof",
+    "Kind",
+    "OpenedEntry",
+    "due_date",
+    "format_timestamp",
+    "parse_timestamp",
+]
