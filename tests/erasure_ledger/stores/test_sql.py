@@ -1,0 +1,149 @@
+"""The SQL store on real SQLite, PostgreSQL and MariaDB: atomic, serialised, durable."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+
+from erasure_ledger import (
+    DuplicateRequestError,
+    Keyring,
+    Ledger,
+    StorageError,
+    TamperedEntryError,
+    UsageError,
+    open_store,
+)
+from erasure_ledger.stores import AppendBatch, Head, KeyRow, StoredLeaf
+from tests.conftest import FIXED_NOW, make_entry
+
+
+@pytest.fixture
+def sql_ledger(db_url):
+    store = open_store(db_url, create=True)
+    ledger = Ledger.create(store, Keyring.generate("test.example/sql"), now=FIXED_NOW)
+    yield ledger
+    store.close()
+
+
+def test_a_ledger_round_trips_through_the_database(sql_ledger, db_url):
+    sql_ledger.append([make_entry("R1", identifiers={"phone": "0416-853988"}), make_entry("R2")], now=FIXED_NOW)
+    reopened = Ledger.open(open_store(db_url), sql_ledger.keyring)
+    opened = reopened.show(0)
+    assert opened.entry is not None
+    assert opened.entry.identifiers[0].value == "+31416853988"
+    assert reopened.verify().tree_size == 2
+    assert [m.request_id for m in reopened.lookup([opened.entry.identifiers[0]])] == ["R1"]
+
+
+def test_creating_a_second_ledger_in_the_same_place_is_refused(sql_ledger, db_url):
+    with pytest.raises(UsageError, match="a ledger already exists at"):
+        Ledger.create(open_store(db_url, create=True), Keyring.generate("x.example/l"), now=FIXED_NOW)
+
+
+def test_opening_an_empty_database_says_there_is_no_ledger(db_url):
+    store = open_store(db_url, create=True)
+    with pytest.raises(UsageError, match="no ledger at"):
+        Ledger.open(store)
+
+
+def test_a_missing_sqlite_file_is_not_created_by_reading(tmp_path):
+    path = tmp_path / "nothing.db"
+    with pytest.raises(UsageError, match=r"no ledger at sqlite:///.*nothing\.db"):
+        open_store(str(path))
+    assert not path.exists()
+
+
+def test_a_duplicate_request_id_leaves_the_database_unchanged(sql_ledger):
+    sql_ledger.append([make_entry("R1")], now=FIXED_NOW)
+    with pytest.raises(DuplicateRequestError, match="request R1 is already in the ledger"):
+        sql_ledger.append([make_entry("R2"), make_entry("R1")], now=FIXED_NOW)
+    assert [m.request_id for m in sql_ledger.list_entries()] == ["R1"]
+    assert sql_ledger.store.read_head().size == 1
+
+
+def test_an_append_that_fails_half_way_writes_nothing(sql_ledger):
+    sql_ledger.append([make_entry("R1")], now=FIXED_NOW)
+    head_before = sql_ledger.store.read_head()
+
+    def broken_prepare(head: Head) -> AppendBatch:
+        # The second key row collides with the first: the database refuses mid-transaction.
+        leaves = [StoredLeaf(head.size, "X1", b"{}"), StoredLeaf(head.size + 1, "X2", b"{}")]
+        row = KeyRow(head.size, "kek-1", b"w", b"", b"m")
+        return AppendBatch(leaves=leaves, key_rows=[row, row], head=Head(head.size + 2, (), None))
+
+    with pytest.raises(StorageError):
+        sql_ledger.store.append(broken_prepare)
+    assert sql_ledger.store.read_head() == head_before
+    assert [leaf.request_id for leaf in sql_ledger.store.iter_leaves()] == ["R1"]
+    sql_ledger.verify()
+
+
+def test_a_deleted_leaf_row_is_reported_as_missing(sql_ledger):
+    import sqlalchemy as sa
+
+    sql_ledger.append([make_entry(f"R{i}") for i in range(3)], now=FIXED_NOW)
+    engine = sql_ledger.store.engine
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM erasure_ledger_leaves WHERE seq = 1"))
+    with pytest.raises(TamperedEntryError, match="entry 1: missing from the store"):
+        sql_ledger.verify()
+
+
+def _append_many(location: str, keyring_text: str, worker: int, count: int) -> None:
+    ledger = Ledger.open(open_store(location), Keyring.from_json(keyring_text))
+    for i in range(count):
+        ledger.append([make_entry(f"W{worker}-{i}")], now=FIXED_NOW)
+    ledger.store.close()
+
+
+def test_concurrent_appenders_in_several_processes_never_lose_or_reuse_a_sequence_number(sql_ledger, db_url):
+    keyring_text = sql_ledger.keyring.to_json()
+    sql_ledger.store.close()
+    ctx = multiprocessing.get_context("spawn")
+    workers, per_worker = 4, 8
+    procs = [ctx.Process(target=_append_many, args=(db_url, keyring_text, w, per_worker)) for w in range(workers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * workers
+    ledger = Ledger.open(open_store(db_url), sql_ledger.keyring)
+    metas = list(ledger.list_entries())
+    assert [m.seq for m in metas] == list(range(workers * per_worker))
+    assert {m.request_id for m in metas} == {f"W{w}-{i}" for w in range(workers) for i in range(per_worker)}
+    result = ledger.verify()
+    assert result.tree_size == workers * per_worker
+    assert result.checkpoints_checked == workers * per_worker + 1
+    assert ledger.check_key_rows() == workers * per_worker
+
+
+def test_sqlite_overwrites_a_shredded_key_on_disk(tmp_path):
+    path = tmp_path / "ledger.db"
+    ledger = Ledger.create(open_store(str(path), create=True), Keyring.generate("t.example/l"), now=FIXED_NOW)
+    ledger.append([make_entry("R1")], now=FIXED_NOW)
+    wrapped = next(ledger.store.iter_key_rows()).wrapped_key
+    assert wrapped is not None
+    ledger.shred([0])
+    ledger.store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("ledger.db"))
+    assert wrapped not in raw
+
+
+def test_an_unreachable_server_is_a_storage_error_with_the_password_redacted():
+    store = open_store("postgresql+psycopg://user:sekrit@127.0.0.1:1/nothing")
+    with pytest.raises(StorageError) as caught:
+        Ledger.open(store)
+    assert "sekrit" not in str(caught.value)
+    assert "postgresql+psycopg://user:***@127.0.0.1:1/nothing" in str(caught.value)
+
+
+def test_a_url_without_a_driver_is_a_usage_error():
+    with pytest.raises(UsageError, match="no database driver for"):
+        open_store("nosuchdialect://x/y")
+
+
+def test_store_location_never_shows_a_password():
+    store = open_store("postgresql+psycopg://user:sekrit@127.0.0.1:1/nothing")
+    assert store.location == "postgresql+psycopg://user:***@127.0.0.1:1/nothing"
