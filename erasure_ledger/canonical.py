@@ -2,13 +2,15 @@
 
 A leaf is canonical JSON (UTF-8, keys sorted, no insignificant white space) of::
 
-    {"format": 1, "origin": ..., "seq": N, "appended_at": ..., "request_id": ...,
-     "kind": ..., "id_types": [...], "received": ..., "verified": ..., "effective": ...,
-     "purpose": ..., "sealed": "<base64 nonce || AES-GCM ciphertext>"}
+    {"header": {"format": 1, "origin": ..., "seq": N, "appended_at": ..., "request_id": ...,
+                "kind": ..., "id_types": [...], "received": ..., "verified": ...,
+                "effective": ..., "purpose": ...},
+     "sealed": "<base64 nonce || AES-GCM ciphertext>"}
 
-The header is every field but ``sealed``; its canonical bytes are the AES-GCM associated data,
-so a ciphertext moved to another position or another ledger does not open
-(docs/ledger-format.md §3). The sealed plaintext is canonical JSON of
+The canonical bytes of the header are the AES-GCM associated data, so a ciphertext moved to
+another position or another ledger does not open (docs/ledger-format.md §3). Because
+``header`` sorts before ``sealed``, the leaf is the header bytes spliced into a fixed frame:
+the header is encoded once per append. The sealed plaintext is canonical JSON of
 ``{"identifiers": [[type, value], ...], "note": ...}``.
 
 No cryptography and no I/O here.
@@ -48,9 +50,12 @@ _HEADER_FIELDS = (
 )
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> bytes:
     """Canonical JSON bytes: sorted keys, compact separators, UTF-8 (ledger-format §2)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(value).encode()
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ class Leaf:
         return canonical_json(self.header)
 
     def to_bytes(self) -> bytes:
-        return canonical_json({**self.header, "sealed": base64.b64encode(self.sealed).decode()})
+        return leaf_bytes(self.associated_data(), self.sealed)
 
     def meta(self, *, shredded: bool = False) -> EntryMeta:
         h = self.header
@@ -90,6 +95,11 @@ class Leaf:
             purpose=h.get("purpose"),
             shredded=shredded,
         )
+
+
+def leaf_bytes(header_bytes: bytes, sealed: bytes) -> bytes:
+    """The canonical leaf from canonical header bytes and the sealed blob (ledger-format §3)."""
+    return b'{"header":' + header_bytes + b',"sealed":"' + base64.b64encode(sealed) + b'"}'
 
 
 def leaf_header(entry: Entry, *, origin: str, seq: int, appended_at: str) -> dict[str, Any]:
@@ -130,13 +140,21 @@ def parse_leaf(data: bytes, *, expected_seq: int, origin: str) -> Leaf:
         obj = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise TamperedEntryError(f"entry {expected_seq}: leaf is not valid JSON") from None
-    if not isinstance(obj, dict) or not all(k in obj for k in (*_HEADER_FIELDS, "sealed")):
+    if not isinstance(obj, dict) or set(obj) != {"header", "sealed"}:
         raise TamperedEntryError(f"entry {expected_seq}: leaf lacks required fields")
+    header, sealed_text = obj["header"], obj["sealed"]
+    if not isinstance(header, dict) or not all(k in header for k in _HEADER_FIELDS):
+        raise TamperedEntryError(f"entry {expected_seq}: leaf header lacks required fields")
+    obj = header
     if obj["format"] != FORMAT_VERSION:
         raise IntegrityError(
             f"entry {expected_seq}: leaf format {obj['format']!r} is not supported by this tool"
         )
-    if canonical_json(obj) != data:
+    try:
+        sealed = base64.b64decode(sealed_text, validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise TamperedEntryError(f"entry {expected_seq}: sealed payload is not base64") from None
+    if leaf_bytes(canonical_json(header), sealed) != data:
         raise TamperedEntryError(f"entry {expected_seq}: leaf is not in canonical form")
     if obj["seq"] != expected_seq:
         raise TamperedEntryError(
@@ -146,11 +164,7 @@ def parse_leaf(data: bytes, *, expected_seq: int, origin: str) -> Leaf:
         raise TamperedEntryError(f"entry {expected_seq}: leaf belongs to another ledger")
     if obj["kind"] not in KINDS:
         raise TamperedEntryError(f"entry {expected_seq}: unknown kind")
-    try:
-        sealed = base64.b64decode(obj.pop("sealed"), validate=True)
-    except (binascii.Error, TypeError):
-        raise TamperedEntryError(f"entry {expected_seq}: sealed payload is not base64") from None
-    return Leaf(header=obj, sealed=sealed)
+    return Leaf(header=header, sealed=sealed)
 
 
 def entry_from_payload(meta: EntryMeta, plaintext: bytes) -> Entry:
@@ -183,6 +197,7 @@ __all__ = [
     "Leaf",
     "canonical_json",
     "entry_from_payload",
+    "leaf_bytes",
     "leaf_header",
     "parse_leaf",
     "payload_bytes",

@@ -92,6 +92,9 @@ _IBAN_CANDIDATE = re.compile(
 # candidate_tokens: "hard" delimiters never occur inside an identifier we match exactly;
 # "soft" punctuation does (".", ":" in IPs, "-" in customer numbers, "=" in cookie values),
 # so it only splits a token into extra parts and is trimmed from token ends.
+# Plain ASCII addresses whose normal form is just lower-casing: no white space, one "@", no
+# empty domain label and no ACE ("xn--") label to decode.
+_PLAIN_ASCII_EMAIL = re.compile(r"[!-?A-~]+@(?!(?i:xn--))[!-\-/-?A-~]+(?:\.(?!(?i:xn--))[!-\-/-?A-~]+)*")
 _HARD_DELIMITERS = re.compile(r"""[\s,;'"`()\[\]{}<>|!?\u00ab\u00bb\u2018\u2019\u201c\u201d]+""")
 _SOFT_SPLIT = re.compile(r"[=:/#&@]+")
 _SOFT_TRIM = ".:-/=#&@*+_~^%$"
@@ -307,6 +310,8 @@ def candidate_tokens(text: str) -> set[str]:
 
 
 def _check_characters(id_type: str, value: str) -> None:
+    if value.isprintable():  # fast path: no control character and no lone surrogate
+        return
     for char in value:
         category = unicodedata.category(char)
         if category == "Cc":
@@ -320,6 +325,9 @@ def _normalize_email(value: str) -> str:
     # real mail systems (Gmail, Outlook, Exchange, Postfix defaults) treat it
     # case-insensitively, and people type "Jan.Jansen@" and "jan.jansen@" for the same
     # mailbox; missing an erased person matters more than merging two exotic mailboxes.
+    if value.isascii() and _PLAIN_ASCII_EMAIL.fullmatch(value):
+        # Fast path for the common case (bulk imports, residual scans): nothing to fold.
+        return value.lower()
     address = unicodedata.normalize("NFC", value)
     if any(char.isspace() for char in address):
         raise InvalidIdentifierError("email: contains whitespace")

@@ -19,6 +19,7 @@ from erasure_ledger.canonical import (
     Leaf,
     canonical_json,
     entry_from_payload,
+    leaf_bytes,
     leaf_header,
     parse_leaf,
     payload_bytes,
@@ -149,9 +150,10 @@ class Ledger:
             if e.request_id in seen:
                 raise DuplicateRequestError(f"request {e.request_id} appears twice in the input")
             seen.add(e.request_id)
-        present = self.store.request_ids_present(list(seen))
-        if present:
-            raise DuplicateRequestError(f"request {sorted(present)[0]} is already in the ledger")
+        if len(seen) <= 1000:  # fail fast before sealing; the store re-checks atomically
+            present = self.store.request_ids_present(list(seen))
+            if present:
+                raise DuplicateRequestError(f"request {sorted(present)[0]} is already in the ledger")
         keyring = self.keyring
         index, auth = self._index(), self._auth()
         wrapper = self._wrapper(keyring.active_kek_id)
@@ -164,9 +166,10 @@ class Ledger:
             leaves, rows = [], []
             for entry, payload, tokens, data_key in prepared:
                 seq = tree.size
-                header = leaf_header(entry, origin=self.origin, seq=seq, appended_at=appended_at)
-                sealed = seal(data_key, payload, canonical_json(header))
-                data = Leaf(header=header, sealed=sealed).to_bytes()
+                header = canonical_json(
+                    leaf_header(entry, origin=self.origin, seq=seq, appended_at=appended_at)
+                )
+                data = leaf_bytes(header, seal(data_key, payload, header))
                 leaf_hash = merkle.leaf_hash(data)
                 tree.append_leaf_hash(leaf_hash)
                 wrapped = wrapper.wrap(data_key, seq=seq)

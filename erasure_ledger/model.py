@@ -12,6 +12,7 @@ No I/O and no cryptography here.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -62,9 +63,12 @@ def parse_timestamp(value: str | datetime | date, *, field_name: str) -> datetim
     return parsed.astimezone(UTC).replace(microsecond=0)
 
 
+@functools.lru_cache(maxsize=4096)  # bulk imports repeat the same few timestamps
 def format_timestamp(value: datetime) -> str:
     """Render a UTC datetime the one way the ledger stores it: ``2026-11-01T09:30:00Z``."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def due_date(received: datetime) -> datetime:
@@ -126,7 +130,7 @@ class Entry:
                 f"request {self.request_id}: timestamps must be in order received <= verified <= effective"
             )
 
-    @property
+    @functools.cached_property
     def identifier_types(self) -> tuple[str, ...]:
         """The distinct identifier types, sorted (public metadata)."""
         return tuple(sorted({i.type for i in self.identifiers}))

@@ -18,10 +18,8 @@ ciphertext look the same, as with Fernet's InvalidToken). No I/O here.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
-import struct
 from collections.abc import Iterable
 
 from cryptography.exceptions import InvalidTag
@@ -46,7 +44,23 @@ def new_key() -> bytes:
 
 def _frame(*parts: bytes) -> bytes:
     # Length-prefix every field so no two different tuples encode to the same bytes.
-    return b"".join(struct.pack(">I", len(p)) + p for p in parts)
+    out = bytearray()
+    for part in parts:
+        out += len(part).to_bytes(4, "big")
+        out += part
+    return bytes(out)
+
+
+class _Hmac:
+    """HMAC-SHA256 under one key; the keyed state is computed once and copied per message."""
+
+    def __init__(self, key: bytes) -> None:
+        self._base = hmac.new(key, digestmod="sha256")
+
+    def __call__(self, msg: bytes) -> bytes:
+        h = self._base.copy()
+        h.update(msg)
+        return h.digest()
 
 
 def seal(data_key: bytes, plaintext: bytes, associated_data: bytes) -> bytes:
@@ -100,12 +114,12 @@ class BlindIndex:
     """Keyed tokens for identifiers: equal identifiers give equal tokens, nothing else leaks."""
 
     def __init__(self, index_key: bytes, *, origin: str) -> None:
-        self._key = index_key
-        self._origin = origin.encode()
+        self._hmac = _Hmac(index_key)
+        self._prefix = _frame(_TOKEN_LABEL, origin.encode())
 
     def token(self, identifier: Identifier) -> bytes:
-        msg = _frame(_TOKEN_LABEL, self._origin, identifier.type.encode(), identifier.value.encode())
-        return hmac.new(self._key, msg, hashlib.sha256).digest()[:TOKEN_BYTES]
+        msg = self._prefix + _frame(identifier.type.encode(), identifier.value.encode())
+        return self._hmac(msg)[:TOKEN_BYTES]
 
     def tokens(self, identifiers: Iterable[Identifier]) -> bytes:
         """All tokens of an entry as one sorted, fixed-width byte string."""
@@ -121,25 +135,20 @@ class KeyRowAuthenticator:
     """MACs that bind a key row to its entry's position and leaf hash (ledger-format §5)."""
 
     def __init__(self, mac_key: bytes, *, origin: str) -> None:
-        self._key = mac_key
-        self._origin = origin.encode()
+        self._hmac = _Hmac(mac_key)
+        self._row_prefix = _frame(_ROW_LABEL, origin.encode())
+        self._shredded_prefix = _frame(_SHREDDED_LABEL, origin.encode())
 
     def mac(
         self, *, seq: int, leaf_hash: bytes, kek_id: str | None, wrapped: bytes | None, tokens: bytes
     ) -> bytes:
         if wrapped is None:
-            msg = _frame(_SHREDDED_LABEL, self._origin, str(seq).encode(), leaf_hash)
+            msg = self._shredded_prefix + _frame(str(seq).encode(), leaf_hash)
         else:
-            msg = _frame(
-                _ROW_LABEL,
-                self._origin,
-                str(seq).encode(),
-                leaf_hash,
-                (kek_id or "").encode(),
-                wrapped,
-                tokens,
+            msg = self._row_prefix + _frame(
+                str(seq).encode(), leaf_hash, (kek_id or "").encode(), wrapped, tokens
             )
-        return hmac.new(self._key, msg, hashlib.sha256).digest()
+        return self._hmac(msg)
 
     def check(
         self,

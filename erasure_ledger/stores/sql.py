@@ -115,6 +115,14 @@ def _describe(exc: BaseException) -> str:
     return text[0][:200] if text else type(orig).__name__
 
 
+class _DuplicateInBatch(LedgerError):
+    """Internal: the unique request-id index refused an append (rolls the transaction back)."""
+
+    def __init__(self, request_ids: list[str]) -> None:
+        super().__init__("duplicate request id")
+        self.request_ids = request_ids
+
+
 class SqlStore:
     """A ledger in a relational database."""
 
@@ -216,30 +224,32 @@ class SqlStore:
             return self._present_in(conn, list(dict.fromkeys(request_ids)))
 
     def append(self, prepare: PrepareAppend) -> AppendBatch:
+        try:
+            return self._append(prepare)
+        except _DuplicateInBatch as dup:
+            # The unique index refused the batch and the transaction rolled back; find which
+            # request id it was, for the message (a bulk append pays this only on failure).
+            present = self.request_ids_present(dup.request_ids)
+            first = sorted(present)[0] if present else "in this batch"
+            raise DuplicateRequestError(f"request {first} is already in the ledger") from None
+
+    def _append(self, prepare: PrepareAppend) -> AppendBatch:
         with self._tx(write=True) as conn:
             query = sa.select(head_table).where(head_table.c.id == 1)
             if not self._sqlite:
                 query = query.with_for_update()  # serialise appenders on the head row
             head = self._head_from_row(conn.execute(query).first())
             batch = prepare(head)
-            ids = [leaf.request_id for leaf in batch.leaves]
-            present = self._present_in(conn, ids)
-            if present:
-                raise DuplicateRequestError(f"request {sorted(present)[0]} is already in the ledger")
             if batch.leaves:
                 try:
-                    conn.execute(
-                        leaves_table.insert(),
-                        [
-                            {"seq": lf.seq, "request_id": lf.request_id, "data": lf.data}
-                            for lf in batch.leaves
-                        ],
-                    )
+                    self._insert(conn, leaves_table, [(lf.seq, lf.request_id, lf.data) for lf in batch.leaves])
                 except SqlIntegrityError:
-                    raise DuplicateRequestError(
-                        "a request id in this batch is already in the ledger"
-                    ) from None
-                conn.execute(keys_table.insert(), [self._key_params(r) for r in batch.key_rows])
+                    raise _DuplicateInBatch([lf.request_id for lf in batch.leaves]) from None
+                self._insert(
+                    conn,
+                    keys_table,
+                    [(r.seq, r.kek_id, r.wrapped_key, r.tokens, r.mac) for r in batch.key_rows],
+                )
             new = batch.head
             if new.checkpoint is not None:
                 conn.execute(checkpoints_table.insert().values(size=new.size, note=new.checkpoint))
@@ -263,15 +273,16 @@ class SqlStore:
             )
         return found
 
-    @staticmethod
-    def _key_params(row: KeyRow) -> dict[str, Any]:
-        return {
-            "seq": row.seq,
-            "kek_id": row.kek_id,
-            "wrapped_key": row.wrapped_key,
-            "tokens": row.tokens,
-            "mac": row.mac,
-        }
+    def _insert(self, conn: Connection, table: sa.Table, rows: list[tuple[Any, ...]]) -> None:
+        """Bulk insert of positional rows (columns in table order)."""
+        if self._sqlite:
+            # The driver's executemany skips per-row bind processing, which otherwise
+            # dominates a bulk append (docs/benchmarks.md).
+            marks = ", ".join("?" for _ in table.columns)
+            conn.exec_driver_sql(f"INSERT INTO {table.name} VALUES ({marks})", rows)  # noqa: S608
+        else:
+            names = [c.name for c in table.columns]
+            conn.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in rows])
 
     def _stop(self, stop: int | None) -> int:
         return self.read_head().size if stop is None else stop
@@ -307,8 +318,10 @@ class SqlStore:
                 seqs = [r[0] for r in rows]
                 missing = next((s for s in range(lo, hi) if s not in set(seqs)), lo)
                 raise TamperedEntryError(f"entry {missing}: missing from the store")
-            for row in rows:
-                yield bytes(row[1])
+            data = [row[1] for row in rows]
+            if data and not isinstance(data[0], bytes):  # some drivers hand out memoryview
+                data = [bytes(d) for d in data]
+            yield from data
 
     def iter_key_rows(self) -> Iterator[KeyRow]:
         last = -1

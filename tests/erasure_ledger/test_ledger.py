@@ -64,7 +64,7 @@ def test_a_leaf_holds_no_identifier_value_in_clear(memory_ledger):
     leaf = store_of(ledger).leaves[0].data
     assert b"secret.person" not in leaf
     assert b"hello" not in leaf
-    assert json.loads(leaf)["id_types"] == ["email"]
+    assert json.loads(leaf)["header"]["id_types"] == ["email"]
 
 
 def test_a_request_id_already_in_the_ledger_is_refused_and_nothing_is_written(memory_ledger):
