@@ -64,6 +64,7 @@ class Leaf:
 
     header: dict[str, Any]
     sealed: bytes
+    header_bytes: bytes = b""
 
     @property
     def seq(self) -> int:
@@ -71,7 +72,7 @@ class Leaf:
 
     def associated_data(self) -> bytes:
         """AES-GCM associated data: the canonical header (ledger-format §3)."""
-        return canonical_json(self.header)
+        return self.header_bytes or canonical_json(self.header)
 
     def to_bytes(self) -> bytes:
         return leaf_bytes(self.associated_data(), self.sealed)
@@ -154,7 +155,8 @@ def parse_leaf(data: bytes, *, expected_seq: int, origin: str) -> Leaf:
         sealed = base64.b64decode(sealed_text, validate=True)
     except (binascii.Error, TypeError, ValueError):
         raise TamperedEntryError(f"entry {expected_seq}: sealed payload is not base64") from None
-    if leaf_bytes(canonical_json(header), sealed) != data:
+    header_bytes = canonical_json(header)
+    if leaf_bytes(header_bytes, sealed) != data:
         raise TamperedEntryError(f"entry {expected_seq}: leaf is not in canonical form")
     if obj["seq"] != expected_seq:
         raise TamperedEntryError(
@@ -164,7 +166,7 @@ def parse_leaf(data: bytes, *, expected_seq: int, origin: str) -> Leaf:
         raise TamperedEntryError(f"entry {expected_seq}: leaf belongs to another ledger")
     if obj["kind"] not in KINDS:
         raise TamperedEntryError(f"entry {expected_seq}: unknown kind")
-    return Leaf(header=header, sealed=sealed)
+    return Leaf(header=header, sealed=sealed, header_bytes=header_bytes)
 
 
 def entry_from_payload(meta: EntryMeta, plaintext: bytes) -> Entry:

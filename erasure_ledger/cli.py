@@ -78,6 +78,13 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def write_text_file(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write ({exc.strerror})") from None
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
@@ -244,14 +251,18 @@ def init(
         from erasure_ledger.kms import kms_functions
 
         kms_encrypt, _ = kms_functions(kms_key_id, endpoint_url=endpoint_url)
-    keyring.save(keyring_path, kms_encrypt=kms_encrypt)
+    made: list[Path] = []
     try:
+        if public_key_out:
+            write_text_file(public_key_out, keyring.signer.verifier.vkey + "\n")
+            made.append(Path(public_key_out))
+        keyring.save(keyring_path, kms_encrypt=kms_encrypt)
+        made.append(Path(keyring_path))
         ledger = Ledger.create(store, keyring, default_region=default_region, now=now_utc())
     except LedgerError:
-        Path(keyring_path).unlink(missing_ok=True)  # nothing half-made
+        for path in made:  # nothing half-made: a retry must find a clean slate
+            path.unlink(missing_ok=True)
         raise
-    if public_key_out:
-        Path(public_key_out).write_text(ledger.verifier.vkey + "\n", encoding="utf-8")
     click.echo(ledger.verifier.vkey)
     click.echo(
         f"created ledger {ledger.origin} at {store.location}; keyring {keyring_path} "
@@ -261,26 +272,26 @@ def init(
 
 
 def read_jsonl(path: str, default_region: str) -> list[Entry]:
-    entries = []
+    """Parse a whole JSONL file before anything is appended; a bad line names its number."""
     try:
-        fh = open(path, encoding="utf-8")  # noqa: SIM115
+        raw_lines = Path(path).read_bytes().splitlines()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
-    with fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise UsageError("each line must be a JSON object")
-                entries.append(Entry.from_dict(record, default_region=default_region))
-            except json.JSONDecodeError:
-                raise UsageError(f"{path}:{number}: not valid JSON; nothing was appended") from None
-            except UnicodeDecodeError:
-                raise UsageError(f"{path}:{number}: not UTF-8; nothing was appended") from None
-            except LedgerError as exc:
-                raise UsageError(f"{path}:{number}: {exc}; nothing was appended") from None
+    entries = []
+    for number, raw in enumerate(raw_lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw.decode("utf-8"))
+            if not isinstance(record, dict):
+                raise UsageError("each line must be a JSON object")
+            entries.append(Entry.from_dict(record, default_region=default_region))
+        except UnicodeDecodeError:
+            raise UsageError(f"{path}:{number}: not UTF-8; nothing was appended") from None
+        except json.JSONDecodeError:
+            raise UsageError(f"{path}:{number}: not valid JSON; nothing was appended") from None
+        except LedgerError as exc:
+            raise UsageError(f"{path}:{number}: {exc}; nothing was appended") from None
     if not entries:
         raise UsageError(f"{path}: no entries")
     return entries
@@ -465,7 +476,7 @@ def checkpoint(location: str, keyring_path: str | None, endpoint_url: str | None
     """Print the signed checkpoint of the current tree head (signing it if needed)."""
     signed = open_ledger(location, keyring_path, endpoint_url).checkpoint()
     if out:
-        Path(out).write_text(signed.note, encoding="utf-8")
+        write_text_file(out, signed.note)
     click.echo(signed.note, nl=False)
 
 
@@ -587,13 +598,17 @@ def shred(
         chosen = [m.seq for m in ledger.shreddable(before=parse_timestamp(before, field_name="--before"))]
     else:
         chosen = sorted(set(seqs))
+        size = ledger.checkpoint().checkpoint.size
+        missing = [s for s in chosen if not 0 <= s < size]
+        if missing:
+            raise UsageError(f"no entry {missing[0]} (the ledger holds entries 0..{size - 1})")
     if not chosen:
         click.echo("nothing to shred")
         return
+    if not yes and not sys.stdin.isatty():
+        raise UsageError("refusing to shred without --yes when not on a terminal")
     click.echo(f"will shred {len(chosen)} entries: {_ranges(chosen)}", err=True)
     if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError("refusing to shred without --yes when not on a terminal")
         click.confirm("their identifiers will be unrecoverable; continue?", abort=True, err=True)
     done = ledger.shred(chosen)
     click.echo(f"shredded {len(done)} entries" + (f": {_ranges(done)}" if done else ""))

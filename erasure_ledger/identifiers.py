@@ -18,6 +18,7 @@ along as ``__context__`` in a traceback.
 from __future__ import annotations
 
 import ipaddress
+import difflib
 import re
 import unicodedata
 from collections.abc import Callable
@@ -118,8 +119,17 @@ def validate_type(name: str) -> str:
     if isinstance(name, str) and _TYPE_NAME.fullmatch(name):
         return name
     rule = "expected lower-case letters, digits and '_', starting with a letter, at most 32"
-    if isinstance(name, str) and _ECHOABLE_TYPE_NAME.fullmatch(name):
-        raise InvalidIdentifierError(f"identifier type {name!r} is not a valid type name ({rule})")
+    # Echo the name only when it is evidently a misspelt known type ("Email", "e-mail"): a
+    # value typed into the type slot by mistake (an IBAN, a username) must not be printed.
+    close = (
+        difflib.get_close_matches(name.lower().replace("-", "_"), sorted(KNOWN_TYPES), n=1, cutoff=0.75)
+        if isinstance(name, str) and _ECHOABLE_TYPE_NAME.fullmatch(name)
+        else []
+    )
+    if close:
+        raise InvalidIdentifierError(
+            f"identifier type {name!r} is not a valid type name (did you mean {close[0]!r}? {rule})"
+        )
     raise InvalidIdentifierError(f"identifier type is not a valid type name ({rule})")
 
 

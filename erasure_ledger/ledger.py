@@ -75,7 +75,7 @@ class Ledger:
         self.origin = meta["origin"]
         self.verifier = NoteVerifier.parse(meta["verifier_key"])
         self.default_region = meta.get("default_region", "NL")
-        self._keyring = keyring
+        self._set_keyring(keyring)
 
     # -- construction --------------------------------------------------------------------------
 
@@ -125,13 +125,28 @@ class Ledger:
         return self._keyring
 
     def _wrapper(self, kek_id: str) -> KeyWrapper:
-        return KeyWrapper(self.keyring.kek(kek_id), kek_id=kek_id, origin=self.origin)
+        # Cached per KEK: building the cipher and HMAC states per entry dominated bulk reads.
+        wrapper = self._wrappers.get(kek_id)
+        if wrapper is None:
+            wrapper = KeyWrapper(self.keyring.kek(kek_id), kek_id=kek_id, origin=self.origin)
+            self._wrappers[kek_id] = wrapper
+        return wrapper
 
     def _auth(self) -> KeyRowAuthenticator:
-        return KeyRowAuthenticator(self.keyring.mac_key, origin=self.origin)
+        if self._authenticator is None:
+            self._authenticator = KeyRowAuthenticator(self.keyring.mac_key, origin=self.origin)
+        return self._authenticator
 
     def _index(self) -> BlindIndex:
-        return BlindIndex(self.keyring.index_key, origin=self.origin)
+        if self._blind_index is None:
+            self._blind_index = BlindIndex(self.keyring.index_key, origin=self.origin)
+        return self._blind_index
+
+    def _set_keyring(self, keyring: Keyring | None) -> None:
+        self._keyring = keyring
+        self._wrappers: dict[str, KeyWrapper] = {}
+        self._authenticator: KeyRowAuthenticator | None = None
+        self._blind_index: BlindIndex | None = None
 
     # -- appending -----------------------------------------------------------------------------
 
@@ -493,11 +508,11 @@ class Ledger:
                 )
             )
         save_keyring(both)
-        self._keyring = both
+        self._set_keyring(both)
         self.store.replace_key_rows(rows)
         final = both.without_old_keks()
         save_keyring(final)
-        self._keyring = final
+        self._set_keyring(final)
         return final
 
     def check_key_rows(self) -> int:

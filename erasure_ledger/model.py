@@ -30,12 +30,23 @@ KINDS: tuple[Kind, ...] = ("erasure", "objection")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,127}$")
 _PURPOSE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _MAX_NOTE = 4000
+_FIELD_NAME = re.compile(r"[a-z_]{1,32}")
 
 # Fields an import record (JSONL line or flags) may carry; anything else is refused so a typo
 # ("recieved") cannot silently drop a timestamp.
 _ENTRY_FIELDS = frozenset(
     {"request_id", "kind", "identifiers", "received", "verified", "effective", "purpose", "note"}
 )
+
+
+@functools.lru_cache(maxsize=4096)  # ledgers repeat the same timestamps many times
+def _parse_iso(text: str, field_name: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"{field_name}: not an ISO 8601 date or date-time (e.g. 2026-11-01T09:30:00Z)"
+        ) from None
 
 
 def parse_timestamp(value: str | datetime | date, *, field_name: str) -> datetime:
@@ -51,13 +62,7 @@ def parse_timestamp(value: str | datetime | date, *, field_name: str) -> datetim
     elif isinstance(value, date):
         parsed = datetime(value.year, value.month, value.day)
     else:
-        text = value.strip()
-        try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise UsageError(
-                f"{field_name}: not an ISO 8601 date or date-time (e.g. 2026-11-01T09:30:00Z)"
-            ) from None
+        parsed = _parse_iso(value.strip(), field_name)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC).replace(microsecond=0)
@@ -148,7 +153,11 @@ class Entry:
         """
         unknown = sorted(set(record) - _ENTRY_FIELDS)
         if unknown:
-            raise UsageError(f"unknown field {unknown[0]!r}")
+            # Name the field only if it looks like one ("recieved"): a key that is really an
+            # identifier value must not be echoed.
+            name = unknown[0]
+            shown = f" {name!r}" if _FIELD_NAME.fullmatch(name) else ""
+            raise UsageError(f"unknown field{shown}")
         for name in ("request_id", "kind"):
             if not isinstance(record.get(name), str):
                 raise UsageError(f"{name}: required, a string")
