@@ -17,8 +17,8 @@ along as ``__context__`` in a traceback.
 
 from __future__ import annotations
 
-import ipaddress
 import difflib
+import ipaddress
 import re
 import unicodedata
 from collections.abc import Callable

@@ -242,7 +242,9 @@ class SqlStore:
             batch = prepare(head)
             if batch.leaves:
                 try:
-                    self._insert(conn, leaves_table, [(lf.seq, lf.request_id, lf.data) for lf in batch.leaves])
+                    self._insert(
+                        conn, leaves_table, [(lf.seq, lf.request_id, lf.data) for lf in batch.leaves]
+                    )
                 except SqlIntegrityError:
                     raise _DuplicateInBatch([lf.request_id for lf in batch.leaves]) from None
                 self._insert(
