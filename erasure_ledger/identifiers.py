@@ -116,7 +116,7 @@ def validate_type(name: str) -> str:
     Raises:
         InvalidIdentifierError: the name is not a valid type name.
     """
-    if isinstance(name, str) and _TYPE_NAME.fullmatch(name):
+    if name in KNOWN_TYPES or (isinstance(name, str) and _TYPE_NAME.fullmatch(name)):
         return name
     rule = "expected lower-case letters, digits and '_', starting with a letter, at most 32"
     # Echo the name only when it is evidently a misspelt known type ("Email", "e-mail"): a
