@@ -22,6 +22,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from erasure_ledger.errors import IntegrityError, TamperedEntryError
@@ -124,6 +125,28 @@ def leaf_header(entry: Entry, *, origin: str, seq: int, appended_at: str) -> dic
     }
 
 
+def leaf_header_bytes(entry: Entry, *, origin_json: str, seq: int, appended_at: str) -> bytes:
+    """``canonical_json(leaf_header(...))``, built directly: the bulk-append hot path.
+
+    Every value but the origin is restricted to characters JSON never escapes (request ids,
+    kinds, purposes and type names are validated; timestamps are fixed-format), so they are
+    written verbatim; ``origin_json`` is the origin already encoded as a JSON string. Keys are
+    in canonical (sorted) order. A test checks this equals the canonical encoding.
+    """
+
+    def ts(value: datetime | None) -> str:
+        return f'"{format_timestamp(value)}"' if value is not None else "null"
+
+    id_types = ",".join(f'"{t}"' for t in entry.identifier_types)
+    purpose = f'"{entry.purpose}"' if entry.purpose is not None else "null"
+    return (
+        f'{{"appended_at":"{appended_at}","effective":{ts(entry.effective)},"format":{FORMAT_VERSION},'
+        f'"id_types":[{id_types}],"kind":"{entry.kind}","origin":{origin_json},"purpose":{purpose},'
+        f'"received":{ts(entry.received)},"request_id":"{entry.request_id}","seq":{seq},'
+        f'"verified":{ts(entry.verified)}}}'
+    ).encode()
+
+
 def payload_bytes(entry: Entry) -> bytes:
     """The plaintext that gets sealed: identifier values and the note."""
     return canonical_json({"identifiers": [[i.type, i.value] for i in entry.identifiers], "note": entry.note})
@@ -201,6 +224,7 @@ __all__ = [
     "entry_from_payload",
     "leaf_bytes",
     "leaf_header",
+    "leaf_header_bytes",
     "parse_leaf",
     "payload_bytes",
 ]

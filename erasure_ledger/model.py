@@ -42,7 +42,7 @@ _ENTRY_FIELDS = frozenset(
 @functools.lru_cache(maxsize=4096)  # ledgers repeat the same timestamps many times
 def _parse_iso(text: str, field_name: str) -> datetime:
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return _to_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
     except ValueError:
         raise UsageError(
             f"{field_name}: not an ISO 8601 date or date-time (e.g. 2026-11-01T09:30:00Z)"
@@ -58,14 +58,18 @@ def parse_timestamp(value: str | datetime | date, *, field_name: str) -> datetim
         UsageError: the value is not an ISO 8601 date or date-time.
     """
     if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, date):
-        parsed = datetime(value.year, value.month, value.day)
-    else:
-        parsed = _parse_iso(value.strip(), field_name)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).replace(microsecond=0)
+        if value.tzinfo is UTC and not value.microsecond:
+            return value  # already normal: the common case when entries are rebuilt
+        return _to_utc(value)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return _parse_iso(value.strip(), field_name)
+
+
+def _to_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(microsecond=0)
 
 
 @functools.lru_cache(maxsize=4096)  # bulk imports repeat the same few timestamps
@@ -124,7 +128,9 @@ class Entry:
             raise UsageError(f"request {self.request_id}: --purpose applies to objections only")
         if self.note is not None and len(self.note) > _MAX_NOTE:
             raise UsageError(f"request {self.request_id}: note is longer than {_MAX_NOTE} characters")
-        object.__setattr__(self, "identifiers", tuple(sorted(set(self.identifiers))))
+        # Deduplicate and sort on plain tuples: the dataclass comparisons are far slower.
+        unique = {(i.type, i.value): i for i in self.identifiers}
+        object.__setattr__(self, "identifiers", tuple(unique[k] for k in sorted(unique)))
         for name in ("received", "verified", "effective"):
             value = getattr(self, name)
             if value is not None:

@@ -35,6 +35,7 @@ import json
 import logging
 import random
 import secrets
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -47,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -157,10 +159,27 @@ CLIENT_ERRORS: dict[str, tuple[type[LedgerError], str]] = {
 }
 
 
-def redact_endpoint(url: str | None) -> str:
-    """An endpoint URL safe to print: a password in it becomes ``***``."""
+_loader_lock = threading.Lock()
+_loader: Any = None
+
+
+def new_session() -> boto3.session.Session:
+    """A fresh boto3 session (credentials resolved anew) sharing one model loader, so that
+    each store or KMS client costs milliseconds, not a re-parse of botocore's JSON models."""
+    global _loader  # noqa: PLW0603 - a process-wide cache of immutable data
+    core = botocore.session.get_session()
+    with _loader_lock:
+        if _loader is None:
+            _loader = core.get_component("data_loader")
+        else:
+            core.register_component("data_loader", _loader)
+    return boto3.session.Session(botocore_session=core)
+
+
+def redact_endpoint(url: str | None, *, default: str = "AWS S3") -> str:
+    """An endpoint URL safe to print: a password in it becomes ``***``; ``default`` for None."""
     if not url:
-        return "AWS S3"
+        return default
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -383,7 +402,7 @@ class S3Store:
             self._client = client
             return
         try:
-            self._client = boto3.session.Session().client(
+            self._client = new_session().client(
                 "s3",
                 endpoint_url=endpoint,
                 region_name=config.region if config else None,
@@ -1166,6 +1185,7 @@ __all__ = [
     "BucketProtection",
     "ObjectLockSettings",
     "S3Store",
+    "new_session",
     "redact_endpoint",
     "translate_client_error",
 ]

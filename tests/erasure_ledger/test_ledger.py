@@ -361,3 +361,23 @@ def test_a_tampered_head_is_never_signed_over(memory_ledger):
     store.head = dataclasses.replace(store.head, nodes=(b"\x11" * 32,))
     with pytest.raises(TamperedEntryError, match="does not match its signed checkpoint"):
         ledger.append([make_entry("R2")], now=FIXED_NOW)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"received": "2026-01-31T10:00:00Z", "verified": "2026-02-01", "effective": "2026-02-02T23:59:59+02:00"},
+        {"kind": "objection", "purpose": "tracking-cookies"},
+        {"identifiers": {"email": "a@b.nl", "phone": "0416-853988", "iban": "NL91ABNA0417164300", "kvk": "12345678"}},
+    ],
+)
+@pytest.mark.parametrize("origin", ["test.example/ledger", 'quote"and\\backslash', "bloemist.nl/ledgér"])
+def test_the_fast_leaf_header_is_exactly_the_canonical_encoding(fields, origin):
+    from erasure_ledger.canonical import leaf_header, leaf_header_bytes
+
+    entry = make_entry("REQ-1.a:b/c#d", **fields)
+    fast = leaf_header_bytes(entry, origin_json=json.dumps(origin, ensure_ascii=False), seq=42,
+                             appended_at="2026-11-01T12:00:00Z")
+    slow = canonical_json(leaf_header(entry, origin=origin, seq=42, appended_at="2026-11-01T12:00:00Z"))
+    assert fast == slow
