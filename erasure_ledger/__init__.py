@@ -37,6 +37,7 @@ from erasure_ledger.identifiers import (
 )
 from erasure_ledger.keyring import Keyring
 from erasure_ledger.ledger import AppendResult, Ledger, SignedCheckpoint
+from erasure_ledger.mirror import MirrorResult, mirror, verify_since
 from erasure_ledger.model import (
     Entry,
     EntryMeta,
@@ -83,6 +84,7 @@ __all__ = [
     "MemoryStore",
     "StoreConfig",
     "open_store",
+    "mirror", "MirrorResult", "verify_since",
     # errors
     "LedgerError",
     "UsageError",

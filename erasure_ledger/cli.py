@@ -31,10 +31,12 @@ from erasure_ledger import (
     StoreConfig,
     UsageError,
     __version__,
+    mirror,
     open_store,
     parse_timestamp,
 )
 from erasure_ledger.export import export_public_log
+from erasure_ledger.imports import read_jsonl
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("erasure_ledger.cli")
@@ -286,32 +288,6 @@ def init(
     )
 
 
-def read_jsonl(path: str, default_region: str) -> list[Entry]:
-    """Parse a whole JSONL file before anything is appended; a bad line names its number."""
-    try:
-        raw_lines = Path(path).read_bytes().splitlines()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
-    entries = []
-    for number, raw in enumerate(raw_lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw.decode("utf-8"))
-            if not isinstance(record, dict):
-                raise UsageError("each line must be a JSON object")
-            entries.append(Entry.from_dict(record, default_region=default_region))
-        except UnicodeDecodeError:
-            raise UsageError(f"{path}:{number}: not UTF-8; nothing was appended") from None
-        except json.JSONDecodeError:
-            raise UsageError(f"{path}:{number}: not valid JSON; nothing was appended") from None
-        except LedgerError as exc:
-            raise UsageError(f"{path}:{number}: {exc}; nothing was appended") from None
-    if not entries:
-        raise UsageError(f"{path}: no entries")
-    return entries
-
-
 @cli.command()
 @ledger_option
 @keyring_option(required=True)
@@ -355,7 +331,7 @@ def append(
         if request_id or kind or pairs or received or verified or effective or purpose or note:
             raise UsageError("--from cannot be combined with entry flags")
         with bulk_allocation():
-            entries = read_jsonl(from_file, ledger.default_region)
+            entries = read_jsonl(from_file, default_region=ledger.default_region)
             result = ledger.append(entries, now=now_utc())
     else:
         if not request_id or not kind:
@@ -669,6 +645,42 @@ def rotate_key(location: str, keyring_path: str, endpoint_url: str | None, kms_k
         f"rotated: every data key is now wrapped by {final.active_kek_id}; "
         "the old key-encryption key was destroyed"
     )
+
+
+@cli.command("mirror")
+@click.argument("src", metavar="SRC")
+@click.argument("dst", metavar="DST")
+@endpoint_option
+@click.option(
+    "--public-key", default=None, metavar="FILE|KEY", help="The verifier key to trust (default: SRC's own)."
+)
+@json_option
+@handle_errors
+def mirror_cmd(src: str, dst: str, endpoint_url: str | None, public_key: str | None, as_json: bool) -> None:
+    """Copy the ledger at SRC to DST (file, SQLAlchemy URL or s3://), proving DST is a faithful
+    prefix of SRC before and after; run again, it copies only what is new."""
+    config = StoreConfig(endpoint_url=endpoint_url)
+    result = mirror(
+        open_store(src, config=config),
+        open_store(dst, create=True, config=config),
+        public_key=read_public_key(public_key) if public_key else None,
+    )
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    click.echo(
+        f"mirrored {result.entries_copied} new entries ({result.checkpoints_copied} checkpoints) "
+        f"from {result.src} to {result.dst}; both hold {result.size_after} entries"
+    )
+    if result.shreds_propagated or result.key_rows_rewrapped:
+        click.echo(
+            f"updated key rows: {result.shreds_propagated} shredded, {result.key_rows_rewrapped} re-wrapped"
+        )
+    if result.kept_shredded:
+        click.echo(
+            f"note: {result.kept_shredded} entries are shredded on DST but not on SRC; they stay shredded",
+            err=True,
+        )
 
 
 def main() -> None:

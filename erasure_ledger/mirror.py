@@ -85,7 +85,7 @@ def _side(label: str, location: str) -> Iterator[None]:
     try:
         yield
     except IntegrityError as exc:
-        raise type(exc)(f"{label} {location}: {exc}") from exc
+        raise type(exc)(f"{label} {location.rstrip(':')}: {exc}") from exc
 
 
 def _verify_extension(
