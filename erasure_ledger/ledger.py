@@ -75,6 +75,10 @@ class Ledger:
         self.origin = meta["origin"]
         self.verifier = NoteVerifier.parse(meta["verifier_key"])
         self.default_region = meta.get("default_region", "NL")
+        self._keyring: Keyring | None = None
+        self._wrappers: dict[str, KeyWrapper] = {}
+        self._authenticator: KeyRowAuthenticator | None = None
+        self._blind_index: BlindIndex | None = None
         self._set_keyring(keyring)
 
     # -- construction --------------------------------------------------------------------------
@@ -144,9 +148,9 @@ class Ledger:
 
     def _set_keyring(self, keyring: Keyring | None) -> None:
         self._keyring = keyring
-        self._wrappers: dict[str, KeyWrapper] = {}
-        self._authenticator: KeyRowAuthenticator | None = None
-        self._blind_index: BlindIndex | None = None
+        self._wrappers = {}
+        self._authenticator = None
+        self._blind_index = None
 
     # -- appending -----------------------------------------------------------------------------
 

@@ -1,0 +1,222 @@
+"""The ``reconciler`` command line: parse -> call one library function -> render -> exit.
+
+Exit codes: 0 success / clean; 1 residual personal data found; 2 usage, configuration or
+input error (nothing changed); 3 ledger integrity failure. Errors are one line on stderr,
+never a traceback (unless ``--debug``), never an identifier value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from erasure_ledger import Keyring, Ledger, LedgerError, StoreConfig, open_store
+from reconciler import __version__
+from reconciler.datamap import DataMap
+from reconciler.discover import discover
+from reconciler.errors import ReconcileError, ResidualDataFound, SnapshotError
+from reconciler.replay import replay, verify
+from reconciler.report import Report, build_report
+
+F = TypeVar("F", bound=Callable[..., Any])
+_HASH_LABEL = b"reconciler/hash-strategy/v1"
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"reconciler: error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Map library errors to one stderr line and their exit code; ``--debug`` re-raises."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = bool(click.get_current_context().find_root().params.get("debug"))
+        try:
+            return func(*args, **kwargs)
+        except (LedgerError, ReconcileError) as exc:
+            if debug:
+                raise
+            fail(str(exc), exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit, SystemExit):
+            raise
+        except Exception as exc:
+            if debug:
+                raise
+            # An unexpected exception's message could quote data; print only its type.
+            fail(f"internal error ({type(exc).__name__}); rerun with --debug for details")
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.version_option(__version__, prog_name="reconciler")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
+def main(debug: bool) -> None:
+    """Replay the erasure ledger against a restored database snapshot."""
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+
+
+def snapshot_options(func: F) -> F:
+    options = [
+        click.option("--db", required=True, metavar="URL|PATH",
+                     help="The snapshot: a SQLAlchemy URL or a SQLite file."),
+        click.option("--map", "map_path", required=True, type=click.Path(dir_okay=False),
+                     help="The data map (YAML)."),
+        click.option("--ledger", "ledger_location", required=True, envvar="ERASURE_LEDGER",
+                     help="Ledger location. [env: ERASURE_LEDGER]"),
+        click.option("--keyring", "keyring_path", required=True, envvar="ERASURE_KEYRING",
+                     type=click.Path(dir_okay=False), help="Keyring file. [env: ERASURE_KEYRING]"),
+        click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL",
+                     help="S3/KMS-compatible endpoint. [env: AWS_ENDPOINT_URL]"),
+        click.option("--report", "report_path", type=click.Path(dir_okay=False),
+                     help="Write the JSON report here (and Markdown beside it, .md)."),
+        click.option("--json", "as_json", is_flag=True, help="Print the report as JSON."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def replay_options(func: F) -> F:
+    func = click.option("--snapshot-time", type=click.DateTime(),
+                        help="When the backup was taken (UTC); entries effective before it "
+                             "that still had data are reported as production erasure "
+                             "incomplete.")(func)
+    return click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
+                        help="Measure retention periods to this day. [default: today]")(func)
+
+
+def _open_ledger(location: str, keyring_path: str, endpoint_url: str | None) -> Ledger:
+    keyring = Keyring.from_file(keyring_path)
+    store = open_store(location, config=StoreConfig(endpoint_url=endpoint_url))
+    return Ledger.open(store, keyring)
+
+
+def _hash_key(ledger: Ledger) -> bytes:
+    # A key of its own for the hash strategy, derived from the ledger's index key, so equal
+    # values hash equally across runs and tables but not like the ledger's blind index.
+    return hmac.new(ledger.keyring.index_key, _HASH_LABEL, hashlib.sha256).digest()
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
+
+
+def _emit(report: Report, report_path: str | None, as_json: bool) -> None:
+    if report_path:
+        path = Path(report_path)
+        try:
+            path.write_text(report.to_json(), encoding="utf-8")
+            path.with_suffix(".md").write_text(report.to_markdown(), encoding="utf-8")
+        except OSError as exc:
+            raise SnapshotError(f"{path}: cannot write the report ({exc.strerror})") from None
+    click.echo(report.to_json() if as_json else report.to_markdown(), nl=False)
+
+
+def _residuals(report: Report) -> None:
+    if not report.clean:
+        entries = len({f["seq"] for f in report.findings})
+        raise ResidualDataFound(
+            f"residual personal data found: {len(report.findings)} finding(s) for {entries} "
+            "ledger entr" + ("y" if entries == 1 else "ies") + "; see the report")
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str], None] | None]:
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status("reconciling") as status:
+        yield status.update
+
+
+def _run(command: str, *, db: str, map_path: str, ledger_location: str, keyring_path: str,
+         endpoint_url: str | None, report_path: str | None, as_json: bool,
+         as_of: dt.datetime | None, snapshot_time: dt.datetime | None) -> None:
+    started = time.monotonic()
+    data_map = DataMap.load(map_path)
+    ledger = _open_ledger(ledger_location, keyring_path, endpoint_url)
+    day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
+    with _progress(not as_json) as progress:
+        result = replay(db, data_map, ledger, as_of=day, dry_run=command == "plan",
+                        hash_key=_hash_key(ledger), progress=progress)
+    report = build_report(
+        command=command, tool_version=__version__, now=dt.datetime.now(dt.UTC),
+        snapshot=result.snapshot, ledger=result.ledger, data_map=data_map,
+        entries=result.plan.entries, execution=result.execution, scan=result.scan, as_of=day,
+        snapshot_time=_utc(snapshot_time), duration_seconds=time.monotonic() - started)
+    _emit(report, report_path, as_json)
+    _residuals(report)
+
+
+@main.command()
+@snapshot_options
+@replay_options
+@handle_errors
+def plan(**options: Any) -> None:
+    """Dry run: what apply would change, per table and entry. Changes nothing."""
+    _run("plan", **options)
+
+
+@main.command()
+@snapshot_options
+@replay_options
+@handle_errors
+def apply(**options: Any) -> None:
+    """Replay every ledger entry in one transaction, then run the residual scan."""
+    _run("apply", **options)
+
+
+@main.command(name="verify")
+@snapshot_options
+@handle_errors
+def verify_command(db: str, map_path: str, ledger_location: str, keyring_path: str,
+                   endpoint_url: str | None, report_path: str | None, as_json: bool) -> None:
+    """Residual scan: exit 1 if any erased person's identifier is left in the snapshot."""
+    started = time.monotonic()
+    data_map = DataMap.load(map_path)
+    ledger = _open_ledger(ledger_location, keyring_path, endpoint_url)
+    result = verify(db, data_map, ledger)
+    report = build_report(
+        command="verify", tool_version=__version__, now=dt.datetime.now(dt.UTC),
+        snapshot=result.snapshot, ledger=result.ledger, data_map=data_map, scan=result.scan,
+        schema_fingerprint=result.schema_fingerprint,
+        duration_seconds=time.monotonic() - started)
+    _emit(report, report_path, as_json)
+    _residuals(report)
+
+
+@main.command(name="discover")
+@click.option("--db", required=True, metavar="URL|PATH", help="The database to reflect.")
+@click.option("--subject-table", required=True, help="The table with one row per person.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the draft map here.")
+@handle_errors
+def discover_command(db: str, subject_table: str, out: str | None) -> None:
+    """Write a draft data map from the schema, for a person to review."""
+    text = discover(db, subject_table)
+    if out:
+        try:
+            Path(out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise SnapshotError(f"{out}: cannot write ({exc.strerror})") from None
+    else:
+        click.echo(text, nl=False)
+
+
+__all__ = ["handle_errors", "main"]

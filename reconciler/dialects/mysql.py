@@ -1,0 +1,55 @@
+"""MariaDB / MySQL: CONCAT(), binary comparison against case-insensitive collations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from reconciler.dialects.base import DefaultDialect
+
+
+class MySQLDialect(DefaultDialect):
+    name: ClassVar[str] = "mysql"
+    text_type: ClassVar[str] = "CHAR"
+
+    def create_temp_table(self, name: str, columns: Sequence[tuple[str, str]]) -> str:
+        """Returns: SQL text (utf8mb4, so any staged value fits)."""
+        cols = ", ".join(f"{col} {type_.replace('TEXT', 'LONGTEXT')}" for col, type_ in columns)
+        return f"CREATE TEMPORARY TABLE {name} ({cols}) DEFAULT CHARSET=utf8mb4"
+
+    def drop_temp_table(self, name: str) -> str:
+        """Returns: SQL text."""
+        return f"DROP TEMPORARY TABLE IF EXISTS {name}"
+
+    def exact_eq(self, column: str, staged: str) -> str:
+        """Returns: SQL text.
+
+        The default collations ignore case and trailing spaces ('AbC' = 'abc '); a staged
+        value must match only the exact spelling it was read as.
+        """
+        return f"{column} = BINARY {staged}"
+
+    def concat(self, parts: Sequence[str]) -> str:
+        """Returns: SQL text."""
+        return f"CONCAT({', '.join(parts)})"
+
+    def year_trunc(self, expr: str, *, datetime: bool) -> str:
+        """Returns: SQL text."""
+        day = f"MAKEDATE(YEAR({expr}), 1)"
+        return f"CAST({day} AS DATETIME)" if datetime else day
+
+    def distinct_values(self, column: str) -> str:
+        """Returns: SQL text; binary so 'Jan' and 'jan' stay two values."""
+        return f"DISTINCT BINARY {column}"
+
+    def decode_value(self, value: object) -> object:
+        """Returns: text for the binary strings :meth:`distinct_values` yields."""
+        if isinstance(value, bytes | bytearray):
+            try:
+                return bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        return value
+
+
+__all__ = ["MySQLDialect"]

@@ -1,0 +1,218 @@
+"""plan / apply: open the snapshot, replay every ledger entry, return what happened.
+
+``plan`` is ``apply`` in dry-run mode: the same checks, staging and counting queries, then a
+rollback. ``apply`` runs everything in ONE transaction, so any failure leaves the snapshot as
+it was.
+
+Left out on purpose: no printing, no environment, no clock (``as_of`` and ``now`` are
+parameters).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+
+from erasure_ledger import Ledger, OpenedEntry
+from reconciler.datamap import DataMap
+from reconciler.errors import ReconcileError, SnapshotError, redact_url
+from reconciler.executor import Execution, execute
+from reconciler.planner import Plan, make_plan
+from reconciler.scan import ScanResult, scan
+from reconciler.schema import reflect
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    """The ledger checkpoint a run replayed (verified before anything was read)."""
+
+    origin: str
+    tree_size: int
+    root_hash: str  # hex
+    checkpoint: str  # the signed note text
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    snapshot: str  # redacted URL or file name
+    ledger: LedgerState
+    plan: Plan
+    execution: Execution
+    scan: ScanResult | None = None  # the residual scan run after apply (None for plan)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    snapshot: str
+    ledger: LedgerState
+    scan: ScanResult
+    schema_fingerprint: str
+
+
+def snapshot_url(db: str) -> str:
+    """A SQLAlchemy URL for ``db`` (a URL, or a SQLite file path that must exist).
+
+    Raises:
+        SnapshotError: a path that does not exist.
+
+    Returns:
+        The URL.
+    """
+    if "://" in db:
+        return db
+    if not Path(db).is_file():
+        raise SnapshotError(f"snapshot {db}: no such file")
+    return f"sqlite:///{db}"
+
+
+@contextmanager
+def open_snapshot(db: str) -> Iterator[Engine]:
+    """An engine for the snapshot; one connection, closed (temporary tables gone) afterwards.
+
+    Raises:
+        SnapshotError: the URL is malformed or its driver is missing.
+
+    Yields:
+        The engine.
+    """
+    url = snapshot_url(db)
+    try:
+        engine = sa.create_engine(url, poolclass=NullPool)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError):
+        raise SnapshotError(f"snapshot {redact_url(db)}: not a usable database URL") from None
+    if engine.dialect.name == "sqlite":
+        _sqlite_transactions(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    # pysqlite starts transactions lazily, only before DML; BEGIN explicitly so staging, checks
+    # and changes are one transaction (SQLAlchemy's documented recipe).
+    @sa.event.listens_for(engine, "connect")
+    def _no_implicit(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_run: bool,
+           hash_key: bytes, progress: Callable[[str], None] | None = None) -> ReplayResult:
+    """Verify the ledger, then plan (``dry_run``) or apply every entry against the snapshot.
+
+    Args:
+        db: the snapshot (SQLAlchemy URL or SQLite path).
+        data_map: the validated data map.
+        ledger: an opened ledger with its keyring.
+        as_of: retention periods are measured to this date (today, not the backup's date).
+        dry_run: count only and roll back.
+        hash_key: key of the ``hash`` anonymisation strategy.
+        progress: called with a short label before each operation.
+
+    Raises:
+        erasure_ledger.IntegrityError: the ledger does not verify (exit 3); nothing was read.
+        DataMapError: the map does not fit the snapshot; nothing was changed.
+        SnapshotError: the snapshot cannot be reached or a statement failed; rolled back.
+
+    Returns:
+        What was (or would be) changed.
+    """
+    state, entries = _open_ledger(ledger)
+    plan = make_plan(entries, data_map, as_of=as_of)
+    shown = redact_url(db)
+    with open_snapshot(db) as engine, _connect(engine, shown) as conn:
+        try:
+            with conn.begin() as tx:
+                execution = execute(conn, plan, data_map, dry_run=dry_run, hash_key=hash_key,
+                                    default_region=ledger.default_region, progress=progress)
+                if dry_run:
+                    tx.rollback()
+        except ReconcileError:
+            raise
+        except sa.exc.SQLAlchemyError as exc:
+            logger.debug("statement failed", exc_info=True)
+            raise SnapshotError(_failed(shown, exc)) from None
+        residuals = None
+        if not dry_run:
+            residuals = _scan(conn, shown, data_map, entries, ledger.default_region)[0]
+    logger.debug("replayed %d entries (dry_run=%s)", len(plan.entries), dry_run)
+    return ReplayResult(snapshot=shown, ledger=state, plan=plan, execution=execution,
+                        scan=residuals)
+
+
+def verify(db: str, data_map: DataMap, ledger: Ledger) -> VerifyResult:
+    """Verify the ledger, then scan the snapshot for any erased person's identifiers.
+
+    Findings are data, not errors: check ``result.scan.clean`` (the CLI exits 1 when not).
+
+    Raises:
+        erasure_ledger.IntegrityError: the ledger does not verify (exit 3).
+        SnapshotError: the snapshot cannot be reached or read.
+
+    Returns:
+        The scan result and what was verified.
+    """
+    state, entries = _open_ledger(ledger)
+    shown = redact_url(db)
+    with open_snapshot(db) as engine, _connect(engine, shown) as conn:
+        result, fingerprint = _scan(conn, shown, data_map, entries, ledger.default_region)
+    return VerifyResult(snapshot=shown, ledger=state, scan=result,
+                        schema_fingerprint=fingerprint)
+
+
+def _open_ledger(ledger: Ledger) -> tuple[LedgerState, list[OpenedEntry]]:
+    verified, entries = ledger.open_all()
+    state = LedgerState(origin=verified.origin, tree_size=verified.tree_size,
+                        root_hash=verified.root_hash.hex(), checkpoint=verified.latest_checkpoint)
+    return state, entries
+
+
+def _scan(conn: sa.Connection, shown: str, data_map: DataMap, entries: list[OpenedEntry],
+          region: str) -> tuple[ScanResult, str]:
+    try:
+        with conn.begin():
+            schema = reflect(conn)
+            return scan(conn, data_map, entries, default_region=region, schema=schema), \
+                schema.fingerprint
+    except sa.exc.SQLAlchemyError as exc:
+        raise SnapshotError(f"snapshot {shown}: the residual scan failed: "
+                            f"{type(exc).__name__}") from None
+
+
+@contextmanager
+def _connect(engine: Engine, shown: str) -> Iterator[sa.Connection]:
+    try:
+        conn = engine.connect()
+    except sa.exc.SQLAlchemyError:
+        raise SnapshotError(f"snapshot {shown}: cannot connect") from None
+    with conn:
+        yield conn
+
+
+def _failed(shown: str, exc: Exception) -> str:
+    # The driver's message can quote row values (a duplicate key, a failed constraint), so
+    # only the error class is named.
+    steps = [n.removeprefix("reconciler step: ") for n in getattr(exc, "__notes__", ())
+             if n.startswith("reconciler step: ")]
+    step = f" ({steps[-1]})" if steps else ""
+    return (f"snapshot {shown}: a statement failed{step}: {type(exc).__name__}; "
+            "rolled back, nothing was changed")
+
+
+__all__ = ["LedgerState", "ReplayResult", "VerifyResult", "open_snapshot", "replay",
+           "snapshot_url", "verify"]

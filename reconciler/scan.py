@@ -1,0 +1,242 @@
+# ruff: noqa: S608 - SQL text is built from quoted identifiers; values are bound
+"""Residual scan: prove that no erased person's identifier is left anywhere in the snapshot.
+
+Two passes over one connection (read-only):
+
+1. **Mapped identifier columns** (the subject's ``identifiers`` and every ``match`` column):
+   each distinct value is normalised with ``erasure_ledger.normalize`` and looked up among
+   the identifiers of the ledger's erasure entries.
+2. **Every other string column** of every table (free text, columns added since the map was
+   written): e-mail addresses, phone numbers and IBANs are extracted with ``find_emails``,
+   ``find_phones`` and ``find_ibans`` (already normalised); the other identifier types are
+   matched as exact tokens from ``candidate_tokens`` (normalised first for ip, kvk and mac).
+
+A :class:`Finding` names table, column, row key and the entry's sequence number, never the
+value; a row key that could itself be personal data is not shown. Columns that look personal
+by name but are not in the map are listed too. Nothing here raises for findings.
+
+Left out on purpose: no writes, no ledger I/O (entries are passed in), no printing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from erasure_ledger import (
+    InvalidIdentifierError,
+    OpenedEntry,
+    candidate_tokens,
+    find_emails,
+    find_ibans,
+    find_phones,
+    normalize,
+)
+from reconciler.datamap import DataMap
+from reconciler.dialects import dialect_for
+from reconciler.heuristics import looks_personal
+from reconciler.schema import SnapshotSchema, reflect
+
+_EXTRACTED = frozenset({"email", "phone", "iban"})
+_NORMALISED_TOKENS = frozenset({"ip", "kvk", "mac"})
+_DIGITS = re.compile(r"\d")
+_IBAN_HINT = re.compile(r"[A-Za-z]{2}\d{2}")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One residual: where ledger data was found, never what.
+
+    ``row_key`` is the row's primary key as text; ``None`` when the table has no primary key
+    or the key itself could be personal data.
+    """
+
+    table: str
+    column: str
+    row_key: str | None
+    seq: int
+    request_id: str
+    how: str  # "mapped column" | "free text"
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What the residual scan found; ``clean`` when nothing."""
+
+    findings: tuple[Finding, ...] = ()
+    columns_scanned: int = 0
+    unmapped_personal_columns: tuple[str, ...] = field(default=())
+
+    @property
+    def clean(self) -> bool:
+        """True when there are no findings."""
+        return not self.findings
+
+
+class _Index:
+    """The erasure entries' identifiers: type -> normal form -> sequence numbers."""
+
+    def __init__(self, entries: Iterable[OpenedEntry]) -> None:
+        self.by_type: dict[str, dict[str, list[int]]] = {}
+        self.request_ids: dict[int, str] = {}
+        for opened in entries:
+            if opened.entry is None or opened.meta.kind != "erasure":
+                continue
+            self.request_ids[opened.meta.seq] = opened.meta.request_id
+            for ident in opened.entry.identifiers:
+                seqs = self.by_type.setdefault(ident.type, {}).setdefault(ident.value, [])
+                seqs.append(opened.meta.seq)
+        self.token_types = [t for t in self.by_type if t not in _EXTRACTED]
+
+    def lookup(self, id_type: str, value: str) -> Sequence[int]:
+        return self.by_type.get(id_type, {}).get(value, [])
+
+    def exact(self, id_type: str, raw: str, region: str) -> Sequence[int]:
+        if id_type not in self.by_type:
+            return []
+        try:
+            return self.lookup(id_type, normalize(id_type, raw, default_region=region))
+        except InvalidIdentifierError:
+            return []
+
+    def in_text(self, text: str, region: str) -> set[int]:
+        found: set[int] = set()
+        if "email" in self.by_type and "@" in text:
+            for email in find_emails(text):
+                found.update(self.lookup("email", email))
+        if "phone" in self.by_type and len(_DIGITS.findall(text)) >= 6:
+            for phone in find_phones(text, default_region=region):
+                found.update(self.lookup("phone", phone))
+        if "iban" in self.by_type and _IBAN_HINT.search(text):
+            for iban in find_ibans(text):
+                found.update(self.lookup("iban", iban))
+        if self.token_types:
+            for token in candidate_tokens(text):
+                for id_type in self.token_types:
+                    if id_type in _NORMALISED_TOKENS:
+                        found.update(self.exact(id_type, token, region))
+                    else:
+                        found.update(self.lookup(id_type, token))
+        return found
+
+
+def scan(conn: Connection, data_map: DataMap, entries: Sequence[OpenedEntry], *,
+         default_region: str = "NL", schema: SnapshotSchema | None = None) -> ScanResult:
+    """Look for every erasure entry's identifiers in the snapshot.
+
+    Args:
+        conn: a connection to the snapshot (only read).
+        data_map: says which columns are identifier columns.
+        entries: the ledger's opened entries; only erasure entries are looked for.
+        default_region: region for phone numbers written without a country code.
+        schema: the reflected schema, if the caller has it already.
+
+    Returns:
+        The findings (empty when clean), never raising for them.
+    """
+    scanner = _Scanner(conn, data_map, _Index(entries), default_region, schema or reflect(conn))
+    scanner.mapped_columns()
+    scanner.text_columns()
+    ordered = sorted(scanner.findings.values(),
+                     key=lambda f: (f.seq, f.table, f.column, f.row_key or ""))
+    return ScanResult(findings=tuple(ordered), columns_scanned=scanner.scanned,
+                      unmapped_personal_columns=tuple(sorted(scanner.unmapped)))
+
+
+class _Scanner:
+    def __init__(self, conn: Connection, data_map: DataMap, index: _Index, region: str,
+                 schema: SnapshotSchema) -> None:
+        self.conn = conn
+        self.map = data_map
+        self.index = index
+        self.region = region
+        self.schema = schema
+        self.dialect = dialect_for(conn.dialect.name)
+        self.quote = conn.dialect.identifier_preparer.quote
+        tables = list(data_map.all_tables())
+        self.mapped_ids = {(t.name, c) for t in tables for _, c in t.match}
+        self.mapped_all = self.mapped_ids | {(t.name, c) for t in tables for c, _ in t.columns}
+        self.mapped_all |= {(t.name, c) for t in tables if t.link for c, _ in t.link.on}
+        self.findings: dict[tuple[str, str, str | None, int], Finding] = {}
+        self.scanned = 0
+        self.unmapped: list[str] = []
+
+    def add(self, table: str, column: str, key: str | None, seqs: Iterable[int],
+            how: str) -> None:
+        for seq in seqs:
+            self.findings.setdefault((table, column, key, seq), Finding(
+                table=table, column=column, row_key=key, seq=seq,
+                request_id=self.index.request_ids[seq], how=how))
+
+    def row_key(self, table: str, values: Sequence[object]) -> str | None:
+        snap = self.schema.tables[table]
+        if not values or any((table, c) in self.mapped_ids or looks_personal(c)
+                             for c in snap.primary_key):
+            return None
+        text = "/".join(str(v) for v in values)
+        # a key that is itself an erased identifier is not shown either
+        return None if self.index.in_text(text, self.region) else text
+
+    def mapped_columns(self) -> None:
+        for table in self.map.all_tables():
+            snap = self.schema.tables.get(table.name)
+            if snap is None:
+                continue
+            for id_type, column in table.match:
+                if column in snap.columns and id_type in self.index.by_type:
+                    self.scanned += 1
+                    self.mapped_column(table.name, id_type, column)
+
+    def mapped_column(self, table: str, id_type: str, column: str) -> None:
+        snap = self.schema.tables[table]
+        col = self.quote(column)
+        keys = ", ".join(self.quote(c) for c in snap.primary_key) or "1"
+        expr = col if snap.columns[column].kind == "string" else self.dialect.cast_text(col)
+        query = (f"SELECT {self.dialect.distinct_values(col)} FROM {self.quote(table)} "
+                 f"WHERE {col} IS NOT NULL")
+        for (raw,) in self.conn.execute(sa.text(query)):
+            value = self.dialect.decode_value(raw)
+            seqs = [] if value is None else self.index.exact(id_type, str(value), self.region)
+            if not seqs:
+                continue
+            rows = self.conn.execute(sa.text(
+                f"SELECT {keys} FROM {self.quote(table)} "
+                f"WHERE {self.dialect.exact_eq(expr, ':raw')}"), {"raw": str(value)})
+            for row in rows:
+                key = self.row_key(table, tuple(row)) if snap.primary_key else None
+                self.add(table, column, key, seqs, "mapped column")
+
+    def text_columns(self) -> None:
+        # rows of deleted tables go as a whole, so their columns need no mapping
+        mapped_tables = {t.name for t in self.map.all_tables() if t.action != "delete"}
+        for name, snap in self.schema.tables.items():
+            if name in mapped_tables:
+                self.unmapped.extend(f"{name}.{c}" for c in snap.columns
+                                     if looks_personal(c) and (name, c) not in self.mapped_all)
+            strings = [c for c, info in snap.columns.items()
+                       if info.kind == "string" and (name, c) not in self.mapped_ids]
+            if strings and self.index.by_type:
+                self.scanned += len(strings)
+                self.text_table(name, strings)
+
+    def text_table(self, name: str, strings: Sequence[str]) -> None:
+        keys = list(self.schema.tables[name].primary_key)
+        select = ", ".join(self.quote(c) for c in [*keys, *strings])
+        result = self.conn.execution_options(stream_results=True).execute(
+            sa.text(f"SELECT {select} FROM {self.quote(name)}"))
+        for row in result:
+            key: str | None = None
+            for column, value in zip(strings, row[len(keys):], strict=True):
+                if not isinstance(value, str) or not value:
+                    continue
+                seqs = self.index.in_text(value, self.region)
+                if seqs:
+                    key = key or self.row_key(name, tuple(row[: len(keys)]))
+                    self.add(name, column, key, sorted(seqs), "free text")
+
+
+__all__ = ["Finding", "ScanResult", "scan"]

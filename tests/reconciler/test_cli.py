@@ -1,0 +1,222 @@
+"""``reconciler`` end to end through CliRunner: exit codes, the exact one-line stderr, reports,
+and a canary identifier that must never appear in any output."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner, Result
+from sqlalchemy.pool import NullPool
+
+from erasure_ledger import Entry, Keyring, Ledger, open_store
+from reconciler.cli import main
+from reconciler.datamap import DataMap
+from tests.reconciler.conftest import ERASE_JAN, OPTOUT_KLAAS, SHOP_MAP, SHOP_ROWS, dump, load, shop_metadata
+
+CANARY = "canary@example.invalid"
+ERASE_CANARY = {"request_id": "DSR-C", "kind": "erasure", "identifiers": {"email": CANARY}}
+
+
+def make_files(tmp_path: Path, records: Sequence[Mapping[str, Any]]) -> tuple[str, str, str]:
+    """A ledger file, its keyring file and the shop map file."""
+    ledger_path, key_path, map_path = (tmp_path / "ledger.db", tmp_path / "ledger.key",
+                                       tmp_path / "shop.yaml")
+    keyring = Keyring.generate("test.example/ledger")
+    keyring.save(key_path)
+    ledger = Ledger.create(open_store(str(ledger_path), create=True), keyring,
+                           now=dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+    ledger.append([Entry.from_dict(dict(r)) for r in records],
+                  now=dt.datetime(2026, 11, 2, tzinfo=dt.UTC))
+    map_path.write_text(SHOP_MAP, encoding="utf-8")
+    return str(ledger_path), str(key_path), str(map_path)
+
+
+def invoke(*args: str, env: Mapping[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), env=dict(env or {}), catch_exceptions=False)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[str, str, str]:
+    return make_files(tmp_path, [ERASE_JAN, OPTOUT_KLAAS])
+
+
+def common(db: str, files: tuple[str, str, str]) -> list[str]:
+    ledger, key, map_path = files
+    return ["--db", db, "--map", map_path, "--ledger", ledger, "--keyring", key,
+            "--as-of", "2026-11-25"]
+
+
+def test_plan_apply_verify_on_every_database(shop: str, files: tuple[str, str, str],
+                                             tmp_path: Path) -> None:
+    before = dump(shop)
+    planned = invoke("plan", *common(shop, files), "--json")
+    assert planned.exit_code == 0, planned.stderr
+    assert json.loads(planned.stdout)["totals"]["rows_changed"] == 12
+    assert dump(shop) == before
+
+    report = tmp_path / "apply.json"
+    applied = invoke("apply", *common(shop, files), "--report", str(report))
+    assert applied.exit_code == 0, applied.stderr
+    assert applied.stderr == ""
+    data = json.loads(report.read_text())
+    assert data["totals"] == {"entries": 2, "residual_findings": 0, "rows_changed": 12}
+    assert data["ledger"]["tree_size"] == 2
+    assert data["ledger"]["signature_verified"] is True
+    assert data["data_map"]["sha256"] == DataMap.from_text(SHOP_MAP).sha256
+    assert data["entries"][0]["status"] == "replayed"
+    assert data["entries"][0]["rows"]["order_lines"] == {"deleted": 2}
+    assert "## Residual scan" in (tmp_path / "apply.md").read_text()
+
+    again = invoke("apply", *common(shop, files))
+    assert again.exit_code == 0
+    assert "nothing to change: the snapshot already reflects the ledger" in again.stdout
+
+    verified = invoke("verify", *common(shop, files)[:8])
+    assert verified.exit_code == 0
+    assert "- clean: no ledger identifier found" in verified.stdout
+
+
+def test_env_vars_name_the_ledger_and_keyring(tmp_path: Path, files: tuple[str, str, str]) -> None:
+    db = tmp_path / "shop.db"
+    load(f"sqlite:///{db}", shop_metadata(), SHOP_ROWS)
+    ledger, key, map_path = files
+    result = invoke("plan", "--db", str(db), "--map", map_path,
+                    env={"ERASURE_LEDGER": ledger, "ERASURE_KEYRING": key})
+    assert result.exit_code == 0, result.stderr
+
+
+@pytest.fixture
+def sqlite_shop(tmp_path: Path) -> str:
+    path = tmp_path / "shop.db"
+    load(f"sqlite:///{path}", shop_metadata(), SHOP_ROWS)
+    return str(path)
+
+
+def test_residual_data_exits_1_with_one_line(sqlite_shop: str, tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{sqlite_shop}", poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO complaints VALUES (2, 'from jan@example.nl')"))
+    files = make_files(tmp_path / "l", [ERASE_JAN]) if (tmp_path / "l").mkdir() is None else None
+    assert files is not None
+    result = invoke("apply", *common(sqlite_shop, files))
+    assert result.exit_code == 1
+    assert result.stderr == ("reconciler: error: residual personal data found: 1 finding(s) "
+                             "for 1 ledger entry; see the report\n")
+    assert "entry 0 (DSR-1): complaints.body row 2 [free text]" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "stderr"),
+    [
+        pytest.param(lambda a, p: a.__setitem__(a.index("--map") + 1, str(p / "bad.yaml")), 2,
+                     "reconciler: error: bad.yaml:9: subject.action: unknown action 'erase' "
+                     "(expected delete, anonymize)", id="bad-map"),
+        pytest.param(lambda a, p: a.__setitem__(a.index("--db") + 1, str(p / "none.db")), 2,
+                     "reconciler: error: snapshot {tmp}/none.db: no such file", id="no-snapshot"),
+        pytest.param(lambda a, p: a.__setitem__(
+            a.index("--db") + 1, "mysql+pymysql://root:s3cret@127.0.0.1:1/shop"), 2,
+            "reconciler: error: snapshot mysql+pymysql://root:***@127.0.0.1:1/shop: cannot "
+            "connect", id="unreachable-db"),
+        pytest.param(lambda a, p: a.__setitem__(a.index("--db") + 1, "nosuchdriver://x/y"), 2,
+                     "reconciler: error: snapshot nosuchdriver://x/y: not a usable database URL",
+                     id="bad-url"),
+    ],
+)
+def test_bad_input_gives_its_exit_code_and_one_line(
+        sqlite_shop: str, files: tuple[str, str, str], tmp_path: Path, change: Any, code: int,
+        stderr: str) -> None:
+    (tmp_path / "bad.yaml").write_text(SHOP_MAP.replace("action: anonymize", "action: erase", 1))
+    before = dump(f"sqlite:///{sqlite_shop}")
+    args = common(sqlite_shop, files)
+    change(args, tmp_path)
+    result = invoke("apply", *args)
+    assert (result.exit_code, result.stderr) == (code, stderr.format(tmp=tmp_path) + "\n")
+    assert result.stdout == ""
+    assert dump(f"sqlite:///{sqlite_shop}") == before
+
+
+def test_a_wrong_keyring_is_exit_3_and_changes_nothing(
+        sqlite_shop: str, files: tuple[str, str, str], tmp_path: Path) -> None:
+    other = tmp_path / "other.key"
+    Keyring.generate("test.example/ledger").save(other)
+    before = dump(f"sqlite:///{sqlite_shop}")
+    args = common(sqlite_shop, files)
+    args[args.index("--keyring") + 1] = str(other)
+    result = invoke("apply", *args)
+    assert result.exit_code == 3
+    assert result.stderr.startswith("reconciler: error: ")
+    assert result.stderr.count("\n") == 1
+    assert dump(f"sqlite:///{sqlite_shop}") == before
+
+
+def test_a_canary_identifier_never_appears_in_any_output(
+        sqlite_shop: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    engine = sa.create_engine(f"sqlite:///{sqlite_shop}", poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE customers SET email = ' {CANARY.upper()} ' WHERE id = 2"))
+        conn.execute(sa.text(f"INSERT INTO complaints VALUES (7, 'write to {CANARY} please')"))
+        conn.execute(sa.text(f"INSERT INTO newsletter (address) VALUES ('{CANARY}')"))
+    files = make_files(tmp_path, [ERASE_CANARY])
+    caplog.set_level(logging.DEBUG)
+    outputs = []
+    for command in ("plan", "apply", "verify"):
+        report = tmp_path / f"{command}.json"
+        args = common(sqlite_shop, files) if command != "verify" else common(sqlite_shop, files)[:8]
+        result = invoke(command, *args, "--report", str(report))
+        outputs += [result.stdout, result.stderr, report.read_text(),
+                    report.with_suffix(".md").read_text()]
+    bad = (tmp_path / "bad.yaml")
+    bad.write_text(SHOP_MAP + f"colour: {CANARY}\n")
+    args = common(sqlite_shop, files)
+    args[args.index("--map") + 1] = str(bad)
+    failed = invoke("apply", *args)
+    assert failed.exit_code == 2
+    outputs += [failed.stdout, failed.stderr, caplog.text]
+    for text in outputs:
+        assert CANARY not in text.lower()
+    assert result.exit_code == 1  # verify found the free-text copy the map does not cover
+
+
+def test_discover_writes_a_draft_map_that_loads(sqlite_shop: str, tmp_path: Path) -> None:
+    out = tmp_path / "draft.yaml"
+    result = invoke("discover", "--db", sqlite_shop, "--subject-table", "customers",
+                    "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    data_map = DataMap.load(out)
+    assert data_map.subject.match == (("email", "email"), ("phone", "phone"),
+                                      ("customer_number", "cust_no"))
+    # newsletter.address holds e-mail addresses, but its name does not say so: not guessed
+    assert {t.name for t in data_map.tables} == {"orders", "invoices", "order_lines"}
+    assert data_map.table("order_lines").link is not None
+    assert "# guess:" in out.read_text()
+
+
+def test_discover_refuses_an_unknown_subject_table(sqlite_shop: str) -> None:
+    result = invoke("discover", "--db", sqlite_shop, "--subject-table", "clients")
+    assert (result.exit_code, result.stderr) == (
+        2, "reconciler: error: --subject-table: table 'clients' is not in the database\n")
+
+
+def test_a_tampered_ledger_is_exit_3_and_changes_nothing(
+        sqlite_shop: str, files: tuple[str, str, str]) -> None:
+    ledger_path = files[0]
+    engine = sa.create_engine(f"sqlite:///{ledger_path}", poolclass=NullPool)
+    with engine.begin() as conn:
+        data = conn.execute(sa.text("SELECT data FROM erasure_ledger_leaves WHERE seq = 0")).scalar_one()
+        flipped = bytes([data[0] ^ 1]) + data[1:]
+        conn.execute(sa.text("UPDATE erasure_ledger_leaves SET data = :d WHERE seq = 0"), {"d": flipped})
+    engine.dispose()
+    before = dump(f"sqlite:///{sqlite_shop}")
+    for command in ("plan", "apply"):
+        result = invoke(command, *common(sqlite_shop, files))
+        assert result.exit_code == 3
+        assert result.stderr.startswith("reconciler: error: ")
+        assert result.stderr.count("\n") == 1
+    assert dump(f"sqlite:///{sqlite_shop}") == before

@@ -1,0 +1,147 @@
+"""The data map: every key is validated, and errors name file:line and the key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.datamap import DataMap
+from reconciler.errors import DataMapError
+from reconciler.strategies import Fixed, Hash, Null, Redact, Year
+from tests.reconciler.conftest import SHOP_MAP
+
+MINIMAL = """\
+version: 1
+subject:
+  table: customers
+  key: id
+  identifiers: {email: email}
+  action: delete
+"""
+
+
+def test_the_shop_map_loads_into_frozen_models() -> None:
+    data_map = DataMap.from_text(SHOP_MAP)
+    assert data_map.subject.name == "customers"
+    assert data_map.subject.key == ("id",)
+    assert data_map.subject.match == (("email", "email"), ("phone", "phone"),
+                                      ("customer_number", "cust_no"))
+    assert dict(data_map.subject.columns) == {
+        "email": Redact(), "phone": Null(), "cust_no": Hash(), "name": Fixed("Erased"),
+        "birth_date": Year()}
+    orders = data_map.table("orders")
+    assert orders.link is not None
+    assert orders.link.parent == "customers"
+    assert orders.link.on == (("customer_id", "id"),)
+    invoices = data_map.table("invoices")
+    assert invoices.retain is not None
+    assert (invoices.retain.years, invoices.retain.after) == (7, "invoice_date")
+    assert data_map.table("newsletter").match == (("email", "address"),)
+    assert [r.name for r in data_map.retention] == ["inactive-2y"]
+    assert data_map.opt_outs[0].set == (("newsletter_opt_in", False),)
+    assert data_map.opt_outs[1].delete
+    assert len(data_map.sha256) == 64
+
+
+def test_load_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "shop.yaml"
+    path.write_text(MINIMAL.replace("action: delete", "action: erase"), encoding="utf-8")
+    with pytest.raises(DataMapError) as excinfo:
+        DataMap.load(path)
+    assert str(excinfo.value) == (
+        "shop.yaml:6: subject.action: unknown action 'erase' (expected delete, anonymize)")
+
+
+def test_a_missing_file_is_a_data_map_error(tmp_path: Path) -> None:
+    with pytest.raises(DataMapError, match=r"^nope.yaml: cannot read the data map"):
+        DataMap.load(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(MINIMAL + "tables:\n  orders:\n    link: {parent: customers, on: {c: id}}\n"
+                     "    action: erase\n",
+                     "datamap.yaml:10: tables.orders.action: unknown action 'erase' "
+                     "(expected delete, anonymize, retain)", id="unknown-action"),
+        pytest.param("version: 1\nsubject: [\n", "datamap.yaml:3: invalid YAML", id="bad-yaml"),
+        pytest.param("", "datamap.yaml: the data map is empty", id="empty"),
+        pytest.param(MINIMAL.replace("version: 1", "version: 2"),
+                     "datamap.yaml:1: version: unsupported data map version (expected 1)",
+                     id="version"),
+        pytest.param(MINIMAL + "colour: blue\n",
+                     "datamap.yaml:7: colour: unknown key (expected one of: opt_outs, "
+                     "retention, subject, tables, version)", id="unknown-top-key"),
+        pytest.param(MINIMAL.replace("  key: id\n", ""),
+                     "datamap.yaml:3: subject.key: required key is missing", id="no-key"),
+        pytest.param(MINIMAL.replace("{email: email}", "{e-mail: email}"),
+                     "datamap.yaml:5: subject.identifiers.e-mail: not an identifier type",
+                     id="bad-type"),
+        pytest.param(MINIMAL.replace("action: delete", "action: anonymize"),
+                     "datamap.yaml:6: subject.columns: action 'anonymize' needs the columns "
+                     "to mask", id="anonymize-without-columns"),
+        pytest.param(MINIMAL.replace("action: delete",
+                                     "action: anonymize\n  columns: {name: null}"),
+                     "datamap.yaml:7: subject.columns: identifier column 'email' (email) "
+                     "must be masked too", id="identifier-left-unmasked"),
+        pytest.param(MINIMAL.replace("action: delete",
+                                     "action: anonymize\n  columns: {email: scramble}"),
+                     "datamap.yaml:7: subject.columns.email: unknown strategy 'scramble' "
+                     "(expected null, redact, hash, year or {fixed: VALUE})",
+                     id="unknown-strategy"),
+        pytest.param(MINIMAL + "tables:\n  orders:\n    action: delete\n",
+                     "datamap.yaml:9: tables.orders: needs exactly one of 'link' (to a parent "
+                     "table) or 'match' (identifier columns)", id="no-link-or-match"),
+        pytest.param(MINIMAL + "tables:\n  orders:\n    link: {parent: shops, on: {s: id}}\n"
+                     "    action: delete\n",
+                     "datamap.yaml:9: tables.orders.link.parent: 'shops' is not the subject or "
+                     "a mapped table", id="unknown-parent"),
+        pytest.param(MINIMAL + "tables:\n  invoices:\n    link: {parent: customers, on: {c: id}}"
+                     "\n    action: retain\n    retain: {years: 7, after: d}\n"
+                     "    columns: {name: redact}\n",
+                     "datamap.yaml:10: tables.invoices.action: rows are kept (retain) but "
+                     "their parent 'customers' is deleted; anonymize 'customers' instead",
+                     id="kept-child-of-deleted-parent"),
+        pytest.param(MINIMAL + "tables:\n  invoices:\n    link: {parent: customers, on: {c: id}}"
+                     "\n    action: retain\n    columns: {name: redact}\n",
+                     "datamap.yaml:10: tables.invoices.retain: action 'retain' needs retain: "
+                     "{years: N, after: COLUMN}", id="retain-without-period"),
+        pytest.param(MINIMAL + "tables:\n  a:\n    link: {parent: b, on: {x: y}}\n"
+                     "    action: delete\n  b:\n    link: {parent: a, on: {x: y}}\n"
+                     "    action: delete\n",
+                     "datamap.yaml:9: tables.a.link.parent: links form a cycle", id="cycle"),
+        pytest.param(MINIMAL + "retention:\n  - name: old\n    column: last_seen\n    years: -2\n",
+                     "datamap.yaml:10: retention[0].years: expected a positive whole number",
+                     id="negative-years"),
+        pytest.param(MINIMAL + "opt_outs:\n  - purpose: marketing\n    table: newsletter\n"
+                     "    delete: true\n",
+                     "datamap.yaml:9: opt_outs[0].table: 'newsletter' is not the subject or a "
+                     "mapped table", id="opt-out-unmapped-table"),
+        pytest.param(MINIMAL + "opt_outs:\n  - purpose: marketing\n    table: customers\n",
+                     "datamap.yaml:8: opt_outs[0]: needs exactly one of 'set' or 'delete'",
+                     id="opt-out-without-effect"),
+    ],
+)
+def test_invalid_maps_name_line_and_key_path(text: str, message: str) -> None:
+    with pytest.raises(DataMapError) as excinfo:
+        DataMap.from_text(text)
+    assert str(excinfo.value).startswith(message), str(excinfo.value)
+
+
+def test_yaml_booleans_are_not_keys() -> None:
+    # YAML 1.1 reads "on" as true; the link's "on:" key must still be "on".
+    data_map = DataMap.from_text(MINIMAL + "tables:\n  orders:\n"
+                                 "    link: {parent: customers, on: {customer_id: id}}\n"
+                                 "    action: delete\n")
+    link = data_map.table("orders").link
+    assert link is not None
+    assert link.on == (("customer_id", "id"),)
+
+
+def test_where_names_the_line_of_the_closest_key() -> None:
+    data_map = DataMap.from_text(SHOP_MAP)
+    assert data_map.where("tables.orders.columns.shipping_address") == (
+        "datamap.yaml:21: tables.orders.columns.shipping_address")
+    assert data_map.where("tables.orders.columns.nope") == (
+        "datamap.yaml:20: tables.orders.columns.nope")
