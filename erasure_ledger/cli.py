@@ -176,21 +176,7 @@ def collect_identifiers(kwargs: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def load_keyring(path: str | None, *, endpoint_url: str | None = None) -> Keyring | None:
-    if path is None:
-        return None
-    kms_decrypt = None
-    if _keyring_uses_kms(path):
-        from erasure_ledger.kms import kms_functions  # boto3 only when the keyring needs it
-
-        _, kms_decrypt = kms_functions(None, endpoint_url=endpoint_url)
-    return Keyring.from_file(path, kms_decrypt=kms_decrypt)
-
-
-def _keyring_uses_kms(path: str) -> bool:
-    try:
-        return '"kms_key_id"' in Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False  # Keyring.from_file reports the problem properly
+    return Keyring.load(path, endpoint_url=endpoint_url) if path else None
 
 
 def open_ledger(location: str, keyring_path: str | None, endpoint_url: str | None = None) -> Ledger:

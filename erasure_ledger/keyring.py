@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import os
 import stat
@@ -230,6 +232,35 @@ class Keyring:
             tmp.unlink(missing_ok=True)
             raise StorageError(f"keyring {p}: cannot write ({exc.strerror})") from None
 
+    def derive_key(self, label: str) -> bytes:
+        """A 256-bit key for another purpose (e.g. the reconciler's ``hash`` strategy),
+        derived from the index key under a label: stable across runs, independent of the
+        blind index and of every other label."""
+        return hmac.new(self.index_key, b"erasure-ledger/derive/v1\x00" + label.encode(),
+                        hashlib.sha256).digest()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, endpoint_url: str | None = None,
+             region: str | None = None) -> Keyring:
+        """Read a keyring file, unwrapping KMS-wrapped keys through AWS KMS when it has any.
+
+        Args:
+            path: the keyring file.
+            endpoint_url: a KMS-compatible endpoint; None means AWS.
+            region: the AWS region; None lets boto3 decide.
+
+        Raises:
+            UsageError: missing, unreadable, too open, or not a keyring.
+            DecryptionError: KMS refuses to unwrap a key (wrong key, wrong account).
+            StorageError: KMS cannot be reached.
+        """
+        kms_decrypt: KmsDecrypt | None = None
+        if _mentions_kms(path):
+            from erasure_ledger.kms import kms_functions  # boto3 only when the keyring needs it
+
+            _, kms_decrypt = kms_functions(None, endpoint_url=endpoint_url, region=region)
+        return cls.from_file(path, kms_decrypt=kms_decrypt)
+
     def check_belongs_to(self, *, origin: str, verifier_key: str) -> None:
         """Refuse a keyring made for another ledger.
 
@@ -238,6 +269,13 @@ class Keyring:
         """
         if self.origin != origin or self.signer.verifier.vkey != verifier_key:
             raise IntegrityError("the keyring does not belong to this ledger (wrong key file)")
+
+
+def _mentions_kms(path: str | os.PathLike[str]) -> bool:
+    try:
+        return '"kms_key_id"' in Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False  # from_file reports the problem properly
 
 
 __all__ = ["KEYRING_FORMAT", "Keyring", "KmsDecrypt", "KmsEncrypt"]

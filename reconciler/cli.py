@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
-import hmac
 import logging
 import sys
 import time
@@ -30,7 +28,6 @@ from reconciler.replay import replay, verify
 from reconciler.report import Report, build_report
 
 F = TypeVar("F", bound=Callable[..., Any])
-_HASH_LABEL = b"reconciler/hash-strategy/v1"
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -101,7 +98,7 @@ def replay_options(func: F) -> F:
 
 
 def _open_ledger(location: str, keyring_path: str, endpoint_url: str | None) -> Ledger:
-    keyring = Keyring.from_file(keyring_path)
+    keyring = Keyring.load(keyring_path, endpoint_url=endpoint_url)
     store = open_store(location, config=StoreConfig(endpoint_url=endpoint_url))
     return Ledger.open(store, keyring)
 
@@ -109,7 +106,7 @@ def _open_ledger(location: str, keyring_path: str, endpoint_url: str | None) -> 
 def _hash_key(ledger: Ledger) -> bytes:
     # A key of its own for the hash strategy, derived from the ledger's index key, so equal
     # values hash equally across runs and tables but not like the ledger's blind index.
-    return hmac.new(ledger.keyring.index_key, _HASH_LABEL, hashlib.sha256).digest()
+    return ledger.keyring.derive_key("reconciler/hash-strategy")
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
