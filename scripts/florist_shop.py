@@ -157,7 +157,7 @@ def build_shop(url: str, *, customers_count: int = 200, seed: int = 42,
         stored_email = email.title() if i % 4 == 0 else (f" {email} " if i % 7 == 0 else email)
         city, postcode = rnd.choice(CITIES)
         business = i % 9 == 0
-        last_active = datetime.combine(today, datetime.min.time()) - timedelta(days=rnd.randint(1, 1400))
+        last_active = datetime.combine(today, datetime.min.time()) - timedelta(days=rnd.randint(1, 900))
         person = Person(
             id=i, cust_no=f"K-{10000 + i}", name=name, email=email, phone=phone_for(rnd, i),
             iban=iban_for(rnd), cookie_id=f"ck_{rnd.getrandbits(64):016x}",
@@ -233,7 +233,25 @@ subject:
     iban: iban
     username: username
     kvk: kvk
-  action: delete
+  # Invoices must outlive the customer (fiscal retention), so the customer row is kept as an
+  # anonymous shell rather than deleted.
+  action: anonymize
+  columns:
+    cust_no: redact                 # UNIQUE: distinct obviously fake values
+    email: redact                   # UNIQUE: erased-<id>@erased.invalid
+    name: {fixed: "(verwijderd)"}
+    street: "null"
+    postcode: "null"
+    city: "null"
+    phone: "null"
+    birth_date: "null"
+    gender: "null"
+    iban: "null"
+    username: "null"
+    kvk: "null"
+    job_title: "null"
+    newsletter_opt_in: {fixed: false}
+    tracking_consent: {fixed: false}
 tables:
   order_lines:
     link: {parent: orders, on: {order_id: id}}
@@ -258,8 +276,8 @@ tables:
   newsletter:
     match: {email: address}
     action: delete
-  web_sessions:
-    match: {cookie_id: cookie_id, ip: ip}
+  web_sessions:                     # sessions of logged-in customers
+    link: {parent: customers, on: {customer_id: id}}
     action: delete
 retention:
   - name: inactive-2-years
