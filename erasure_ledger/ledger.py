@@ -275,11 +275,15 @@ class Ledger:
         Raises:
             IntegrityError: tampering, truncation, rollback or a bad signature (exit 3).
         """
+        # Checkpoints first, head second: an append writes its checkpoint and moves the head in
+        # one transaction, so a concurrent append can only make the head larger than every
+        # checkpoint read here, never smaller (which would look like truncation).
+        checkpoints = list(self.store.iter_checkpoints())
         head = self.store.read_head()
         verifier = LedgerVerifier(public_key or self.verifier, origin=self.origin)
         return verifier.verify(
             self.store.iter_leaf_data(0, head.size),
-            list(self.store.iter_checkpoints()),
+            checkpoints,
             tree_size=head.size,
             trusted_checkpoint=trusted_checkpoint,
         )
@@ -330,9 +334,6 @@ class Ledger:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def _key_rows(self) -> dict[int, KeyRow]:
-        return {row.seq: row for row in self.store.iter_key_rows()}
-
     def list_entries(self) -> Iterator[EntryMeta]:
         """Every entry's public metadata, in order; no key needed, never identifier values.
 
@@ -352,12 +353,15 @@ class Ledger:
             TamperedEntryError: a key row is missing, altered, swapped or forged.
         """
         auth = self._auth()
-        rows = self._key_rows()
+        # Leaves and key rows both come in seq order: walk them in step (bounded memory).
+        rows = iter(self.store.iter_key_rows())
+        row: KeyRow | None = next(rows, None)
         for stored in leaves:
             leaf = parse_leaf(stored.data, expected_seq=stored.seq, origin=self.origin)
             leaf_hash = merkle.leaf_hash(stored.data)
-            row = rows.get(stored.seq)
-            if row is None:
+            while row is not None and row.seq < stored.seq:
+                row = next(rows, None)
+            if row is None or row.seq != stored.seq:
                 raise TamperedEntryError(f"entry {stored.seq}: its key row is missing")
             if row.shredded and row.tokens:
                 raise TamperedEntryError(f"entry {stored.seq}: shredded key row still carries tokens")
