@@ -76,7 +76,6 @@ class LedgerVerifier:
     @staticmethod
     def _stream(leaves: Iterator[bytes], roots: dict[int, bytes], trusted: Checkpoint | None) -> CompactRange:
         """ledger-format §8.3: stream the leaves, comparing the root at every checkpoint size."""
-        expected = dict(roots)
         marks = sorted(set(roots) | ({trusted.size} if trusted else set()))
         tree = CompactRange()
         previous = 0
@@ -85,18 +84,19 @@ class LedgerVerifier:
             if tree.size != mark:
                 raise TamperedEntryError(f"entry {tree.size}: missing from the store")
             root = tree.root()
-            if trusted is not None and mark == trusted.size and root != trusted.root_hash:
-                raise RollbackError(
-                    f"ledger does not extend the trusted checkpoint (size {trusted.size}): "
-                    "history was rewritten"
-                )
-            if mark in expected and expected[mark] != root:
+            if mark in roots and roots[mark] != root:
                 where = f"entry {previous}" if mark - previous == 1 else f"entries {previous}..{mark - 1}"
                 raise TamperedEntryError(
                     f"checkpoint at size {mark} does not match the stored entries: "
                     f"{where} altered, swapped or removed"
                 )
-            if mark in expected:
+            # The stored checkpoint names the altered entries, so it is checked first.
+            if trusted is not None and mark == trusted.size and root != trusted.root_hash:
+                raise RollbackError(
+                    f"ledger does not extend the trusted checkpoint (size {trusted.size}): "
+                    "history was rewritten"
+                )
+            if mark in roots:
                 previous = mark
         if next(leaves, None) is not None:
             raise TamperedEntryError(f"entry {tree.size}: not covered by any signed checkpoint")
