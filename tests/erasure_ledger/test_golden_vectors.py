@@ -29,7 +29,7 @@ def load(name: str) -> tuple[Ledger, dict]:
     store = MemoryStore()
     store.meta = {"format": "erasure-ledger/1", "origin": doc["origin"],
                   "verifier_key": doc["verifier_key"], "default_region": "NL"}
-    store.leaves = [StoredLeaf(i, rid, unb64(d)) for i, (d, rid) in enumerate(zip(doc["leaves"], doc["request_ids"]))]
+    store.leaves = [StoredLeaf(i, rid, unb64(d)) for i, (d, rid) in enumerate(zip(doc["leaves"], doc["request_ids"], strict=True))]
     store.key_rows = {
         r["seq"]: KeyRow(r["seq"], r["kek_id"], unb64(r["wrapped_key"]) if r["wrapped_key"] else None,
                          unb64(r["tokens"]), unb64(r["mac"]))
@@ -40,6 +40,12 @@ def load(name: str) -> tuple[Ledger, dict]:
     store.head = Head(head["size"], tuple(unb64(n) for n in head["nodes"]), head["checkpoint"])
     keyring = Keyring.from_json(json.dumps(doc["keyring"]))
     return Ledger.open(store, keyring), doc
+
+
+def verify_then_open(ledger: Ledger, doc: dict) -> None:
+    """What the auditor does (public key), then what the reconciler does (keyring)."""
+    ledger.verify(public_key=NoteVerifier.parse(doc["verifier_key"]), trusted_checkpoint=doc["trusted_checkpoint"])
+    ledger.open_all()
 
 
 def test_the_golden_ledger_verifies_with_its_public_key_and_the_trusted_checkpoint():
@@ -56,7 +62,9 @@ def test_the_golden_ledger_still_opens_to_the_same_normalised_identifiers():
     _, entries = ledger.open_all()
     assert [e.meta.request_id for e in entries] == ["DSR-1", "OPT-1", "DSR-2", "DSR-3", "DSR-4", "DSR-5"]
     first, second, third = (e.entry for e in entries[:3])
-    assert first is not None and second is not None and third is not None
+    assert first is not None
+    assert second is not None
+    assert third is not None
     assert [(i.type, i.value) for i in first.identifiers] == [("email", "jan@example.nl"), ("phone", "+31416853988")]
     assert [(i.type, i.value) for i in second.identifiers] == [("email", "müller@bücher.de")]
     assert second.note == "via e-mail"
@@ -69,9 +77,7 @@ def test_every_adversarial_vector_is_refused_with_the_error_it_names(name):
     ledger, doc = load(name)
     error_name, _, message = doc["expect"].partition(": ")
     with pytest.raises(IntegrityError) as caught:
-        ledger.verify(public_key=NoteVerifier.parse(doc["verifier_key"]),
-                      trusted_checkpoint=doc["trusted_checkpoint"])
-        ledger.open_all()
+        verify_then_open(ledger, doc)
     assert type(caught.value).__name__ == error_name
     assert message in str(caught.value)
 
