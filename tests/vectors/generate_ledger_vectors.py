@@ -76,11 +76,11 @@ def main() -> None:
     variant("ledger_entry_swapped.json", "TamperedEntryError: entries 1..2 altered",
             leaves=[leaves[0], leaves[2], leaves[1], *leaves[3:]])
     variant("ledger_tail_truncated.json", "TamperedEntryError: checkpoint at size 6 was signed but the ledger holds 5",
-            leaves=leaves[:5], head={**good["head"], "size": 5})  # type: ignore[dict-item]
+            leaves=leaves[:5], request_ids=good["request_ids"][:5], head={**good["head"], "size": 5})  # type: ignore[dict-item]
     # Rollback: an older but self-consistent ledger, checked against a newer trusted checkpoint.
     older = {k: v for k, v in good["checkpoints"].items() if int(k) <= 3}  # type: ignore[attr-defined]
     variant("checkpoint_rollback.json", "RollbackError: ledger has 3 entries but the trusted checkpoint has 6",
-            leaves=leaves[:3], checkpoints=older, trusted_checkpoint=good["checkpoints"]["6"],  # type: ignore[index]
+            leaves=leaves[:3], request_ids=good["request_ids"][:3], checkpoints=older, trusted_checkpoint=good["checkpoints"]["6"],  # type: ignore[index]
             head={**good["head"], "size": 3})  # type: ignore[dict-item]
     forger = NoteSigner.generate(keyring.origin)
     forged = sign_checkpoint(Checkpoint(origin=keyring.origin, size=6, root_hash=b"\x42" * 32), forger)
