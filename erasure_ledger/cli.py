@@ -34,6 +34,7 @@ from erasure_ledger import (
     mirror,
     open_store,
     parse_timestamp,
+    verify_since,
 )
 from erasure_ledger.export import export_public_log
 from erasure_ledger.imports import read_jsonl
@@ -228,6 +229,18 @@ def cli(debug: bool) -> None:
 @click.option(
     "--kms-key-id", default=None, metavar="KEY", help="Wrap the key-encryption key with this AWS KMS key."
 )
+@click.option(
+    "--object-lock-mode",
+    type=click.Choice(["GOVERNANCE", "COMPLIANCE"]),
+    default=None,
+    help="s3:// ledgers: Object Lock mode for entries and checkpoints.",
+)
+@click.option(
+    "--retention-days",
+    type=click.IntRange(1, 36500),
+    default=None,
+    help="s3:// ledgers: how long entries and checkpoints stay write-once.",
+)
 @handle_errors
 def init(
     location: str,
@@ -237,6 +250,8 @@ def init(
     default_region: str,
     public_key_out: str | None,
     kms_key_id: str | None,
+    object_lock_mode: str | None,
+    retention_days: int | None,
 ) -> None:
     """Create a new ledger and its keyring; print the public verification key."""
     if Path(keyring_path).exists():
@@ -245,7 +260,10 @@ def init(
 
     name = origin or f"erasure-ledger/{secrets.token_hex(6)}"
     keyring = Keyring.generate(name, kms_key_id=kms_key_id)
-    store = open_store(location, create=True, config=StoreConfig(endpoint_url=endpoint_url))
+    config = StoreConfig(
+        endpoint_url=endpoint_url, object_lock_mode=object_lock_mode, object_lock_days=retention_days
+    )
+    store = open_store(location, create=True, config=config)
     if store.exists():
         store.read_meta()  # a ledger already there: refuse before writing a keyring
         raise UsageError(f"a ledger already exists at {store.location}")
@@ -267,6 +285,8 @@ def init(
             path.unlink(missing_ok=True)
         raise
     click.echo(ledger.verifier.vkey)
+    for notice in getattr(store, "notices", ()):
+        click.echo(f"note: {notice}", err=True)
     click.echo(
         f"created ledger {ledger.origin} at {store.location}; keyring {keyring_path} "
         "(keep it secret, keep a copy off this machine)",
@@ -480,6 +500,11 @@ def read_public_key(value: str) -> NoteVerifier:
     default=None,
     help="A checkpoint saved earlier: prove the ledger extends it (no rollback).",
 )
+@click.option(
+    "--only-new",
+    is_flag=True,
+    help="With --trusted-checkpoint: read only the entries added since (fast on S3).",
+)
 @keyring_option(required=False)
 @json_option
 @handle_errors
@@ -488,6 +513,7 @@ def verify(
     endpoint_url: str | None,
     public_key: str | None,
     trusted_checkpoint: str | None,
+    only_new: bool,
     keyring_path: str | None,
     as_json: bool,
 ) -> None:
@@ -498,7 +524,12 @@ def verify(
     ledger = open_ledger(location, keyring_path, endpoint_url)
     verifier = read_public_key(public_key) if public_key else None
     trusted = Path(trusted_checkpoint).read_text(encoding="utf-8") if trusted_checkpoint else None
-    result = ledger.verify(public_key=verifier, trusted_checkpoint=trusted)
+    if only_new:
+        if trusted is None:
+            raise UsageError("--only-new needs --trusted-checkpoint")
+        result = verify_since(ledger.store, trusted, public_key=verifier)
+    else:
+        result = ledger.verify(public_key=verifier, trusted_checkpoint=trusted)
     key_rows = ledger.check_key_rows() if keyring_path else None
     if as_json:
         emit_json(

@@ -157,6 +157,21 @@ def _checkpoints_since(store: LedgerStore, size: int) -> list[tuple[int, str]]:
     return [(s, note) for s, note in store.iter_checkpoints() if s >= size]
 
 
+def _snapshot(store: LedgerStore, since: int = 0) -> tuple[Head, list[tuple[int, str]]]:
+    """The stored checkpoints (size >= ``since``), then the head.
+
+    In this order an append that runs meanwhile can only move the head past the checkpoints
+    read, never the other way round (which would look like removed entries); the head's own
+    signed checkpoint closes that gap, and is verified like every other one.
+    """
+    checkpoints = _checkpoints_since(store, since)
+    head = store.read_head()
+    if head.checkpoint is not None and head.size >= since and \
+            all(size != head.size for size, _ in checkpoints):
+        checkpoints = sorted([*checkpoints, (head.size, head.checkpoint)])
+    return head, checkpoints
+
+
 def verify_since(store: LedgerStore, trusted_checkpoint: str, *,
                  public_key: NoteVerifier | None = None) -> VerificationResult:
     """Prove the ledger extends a trusted checkpoint, reading only what was added since.
@@ -182,7 +197,7 @@ def verify_since(store: LedgerStore, trusted_checkpoint: str, *,
     """
     verifier = _verifier_for(store, public_key)
     trusted = verifier.open_checkpoint(trusted_checkpoint, label="trusted checkpoint")
-    head = store.read_head()
+    head, checkpoints = _snapshot(store, trusted.size)
     if trusted.size > head.size:
         raise RollbackError(f"ledger has {head.size} entries but the trusted checkpoint has "
                             f"{trusted.size}: rolled back or truncated")
@@ -204,7 +219,6 @@ def verify_since(store: LedgerStore, trusted_checkpoint: str, *,
         if tree.root() != trusted.root_hash:
             raise RollbackError(f"ledger does not extend the trusted checkpoint (size "
                                 f"{trusted.size}): history was rewritten")
-    checkpoints = _checkpoints_since(store, trusted.size)
     latest, count = _verify_extension(verifier, tree, store.iter_leaf_data(trusted.size, head.size),
                                       checkpoints, tree_size=head.size)
     return VerificationResult(
@@ -226,8 +240,9 @@ class _Source:
 
 
 def _read_source(src: LedgerStore, verifier: LedgerVerifier, m: int) -> _Source:
-    n = src.read_head().size
-    source = _Source(n, CompactRange(), [], [], list(src.iter_checkpoints()), {})
+    head, checkpoints = _snapshot(src)
+    n = head.size
+    source = _Source(n, CompactRange(), [], [], checkpoints, {})
 
     def tee() -> Iterator[bytes]:
         for leaf in src.iter_leaves(0, n):
@@ -287,9 +302,9 @@ def mirror(src: LedgerStore, dst: LedgerStore, *,
     created = _open_destination(src, dst)
 
     # Before: DST verifies on its own, and we keep its tree state at size m.
-    m = dst.read_head().size
+    dst_head, dst_checkpoints = _snapshot(dst)
+    m = dst_head.size
     dst_tree = CompactRange()
-    dst_checkpoints = list(dst.iter_checkpoints())
     with _side("DST", dst.location):
         _verify_extension(verifier, dst_tree, dst.iter_leaf_data(0, m), dst_checkpoints,
                           tree_size=m)

@@ -30,6 +30,10 @@ class StoreConfig:
     endpoint_url: str | None = None
     # AWS region for S3 and KMS clients; None lets boto3 decide
     region: str | None = None
+    # S3 Object Lock for entries and checkpoints written from now on (None: the ledger's own
+    # setting, GOVERNANCE for 3650 days when the bucket has Object Lock)
+    object_lock_mode: str | None = None
+    object_lock_days: int | None = None
 
 
 def open_store(location: str, *, create: bool = False, config: StoreConfig | None = None) -> LedgerStore:
@@ -48,9 +52,15 @@ def open_store(location: str, *, create: bool = False, config: StoreConfig | Non
     if location == "memory:":
         return MemoryStore()
     if location.startswith("s3://"):
-        from erasure_ledger.stores.s3 import S3Store
+        from erasure_ledger.stores.s3 import ObjectLockSettings, S3Store
 
-        return S3Store(location, config=config, create=create)
+        lock = None
+        if config.object_lock_mode or config.object_lock_days:
+            lock = ObjectLockSettings(
+                config.object_lock_mode or "GOVERNANCE",  # type: ignore[arg-type]  # validated there
+                config.object_lock_days or 3650,
+            )
+        return S3Store(location, config=config, create=create, object_lock=lock)
     from erasure_ledger.stores.sql import SqlStore
 
     return SqlStore(location, create=create)

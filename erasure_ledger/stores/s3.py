@@ -86,7 +86,7 @@ _SEQ_DIGITS = 12  # zero-padded so listings come back in sequence order (up to 1
 _PAGE = 1000  # keys per listing page (the S3 maximum)
 _DELETE_BATCH = 1000  # keys per DeleteObjects call (the S3 maximum)
 _LEASE_BASE = 30.0  # seconds an append may hold its reservation before others may settle it
-_LEASE_PER_ENTRY = 0.005  # ... plus this much per entry of a bulk import
+_LEASE_PER_ENTRY = 0.05  # ... plus this much per entry of a bulk import (3 writes each)
 _APPEND_TIMEOUT = 300.0  # give up waiting for other appenders after this long
 
 # -- botocore errors -------------------------------------------------------------------------
@@ -108,7 +108,6 @@ HANDLED_CODES = (
 _DENIED = "access denied (check the credentials' S3 permissions and the bucket policy)"
 _CREDENTIALS = "the AWS credentials were rejected (expired or wrong key)"
 _BUSY = "S3 is throttling or unavailable; still failing after {attempts} attempts, retry later"
-_RACE = "another writer changed the ledger at the same moment; retry"
 _RACE = "another writer changed the ledger at the same moment; retry"
 _REGION = "the bucket is in another region (set AWS_DEFAULT_REGION or the store's region)"
 
@@ -320,7 +319,7 @@ class _Written:
 
     markers: dict[str, str] = field(default_factory=dict)
     leaves: dict[str, str] = field(default_factory=dict)
-    keys: dict[str, str | None] = field(default_factory=dict)
+    keys: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # (ETag, version)
     checkpoint: tuple[str, str] | None = None
 
 
@@ -544,19 +543,17 @@ class S3Store:
                     f"{self.location}: could not delete {len(errors)} old versions of {what}: "
                     f"{code}{hint}")
 
-    def _old_versions(self, name: str, *, keys: set[str] | None = None) -> list[tuple[str, str]]:
-        """Every non-current version and delete marker under ``prefix/name/`` (or of ``keys``)."""
+    def _old_versions(self, name: str) -> list[tuple[str, str]]:
+        """Every non-current version and delete marker under ``prefix/name/``."""
         found: list[tuple[str, str]] = []
         args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._key(name) + "/",
                                 "PaginationConfig": {"PageSize": _PAGE}}
         with self._edge():
             for page in self._client.get_paginator("list_object_versions").paginate(**args):
                 for v in page.get("Versions", []):
-                    if not v.get("IsLatest") and (keys is None or v["Key"] in keys):
+                    if not v.get("IsLatest"):
                         found.append((v["Key"], v.get("VersionId") or "null"))
-                for m in page.get("DeleteMarkers", []):
-                    if keys is None or m["Key"] in keys:
-                        found.append((m["Key"], m.get("VersionId") or "null"))
+                found += [(m["Key"], m.get("VersionId") or "null") for m in page.get("DeleteMarkers", [])]
         return found
 
     def _all_versions(self, key: str) -> list[tuple[str, str]]:
@@ -864,8 +861,12 @@ class S3Store:
                 raise StorageError(f"{self.location}: a different checkpoint of size "
                                    f"{head.size} is already stored") from None
             log.warning("checkpoint %d: replacing an object left by an unfinished append", head.size)
-            return key, self._put(key, body, if_match=existing.etag if existing else None,
-                                  if_none_match=existing is None, lock=lock)[0]
+            try:
+                return key, self._put(key, body, if_match=existing.etag if existing else None,
+                                      if_none_match=existing is None, lock=lock)[0]
+            except _Conflict:
+                raise StorageError(f"{self.location}: another writer wrote the checkpoint of size "
+                                   f"{head.size} at the same moment; retry") from None
 
     def _write_reserved(self, head: Head, batch: AppendBatch, res: _Pending, etag: str) -> AppendBatch:
         written = _Written()
@@ -960,11 +961,15 @@ class S3Store:
         existing = self._get(key, body=False)
         log.warning("%s: replacing an object left by an unfinished append", key[len(self.prefix):])
         try:
-            return self._put(key, body, if_match=existing.etag if existing else None,
-                             if_none_match=existing is None, lock=lock, metadata=metadata)
+            written = self._put(key, body, if_match=existing.etag if existing else None,
+                                if_none_match=existing is None, lock=lock, metadata=metadata)
         except _Conflict:
             raise StorageError(f"{self.location}: another writer wrote {key} at the same moment; "
                                "retry") from None
+        if not locked:  # a leftover key row: none of its versions may survive
+            self._delete_versions([v for v in self._all_versions(key) if v[1] != written[1]],
+                                  "key rows")
+        return written
 
     def _write_leaf(self, leaf: StoredLeaf, own: _Owner, written: _Written) -> None:
         key = self._leaf_key(leaf.seq)
@@ -975,8 +980,7 @@ class S3Store:
     def _write_row(self, row: KeyRow, own: _Owner, written: _Written) -> None:
         key = self._row_key(row.seq)
         # If-None-Match: a late writer can never put back a key that shred has replaced.
-        _, version = self._write_owned(key, _key_row_to_json(row), own, locked=False)
-        written.keys[key] = version
+        written.keys[key] = self._write_owned(key, _key_row_to_json(row), own, locked=False)
 
     def _undo(self, written: _Written) -> None:
         """Take back exactly what this append wrote (conditional on our own ETags)."""
@@ -986,9 +990,12 @@ class S3Store:
             calls.append(partial(self._delete_quietly, key, if_match=tag))
         for k, t in [*written.leaves.items(), *written.markers.items()]:
             calls.append(partial(self._delete_quietly, k, if_match=t))
-        for k, v in written.keys.items():
-            # the exact version we wrote (key material), or the object on an unversioned bucket
-            calls.append(partial(self._delete_quietly, k, version_id=v if v != "null" else None))
+        for k, (tag, version) in written.keys.items():
+            # the exact version we wrote (key material, so no delete marker is left in its place)
+            if version and version != "null":
+                calls.append(partial(self._delete_quietly, k, version_id=version))
+            else:
+                calls.append(partial(self._delete_quietly, k, if_match=tag))
         self._all(calls)
 
     def _delete_quietly(self, key: str, *, if_match: str | None = None,
@@ -1094,19 +1101,33 @@ class S3Store:
             self._check_nothing_past(state)
 
     def _check_nothing_past(self, state: _State) -> None:
-        """An entry object past the head is a forgery, or an unfinished append's leftover."""
+        """An entry object past the head is a forgery, or an unfinished append's leftover.
+
+        Appends keep running while a long verify reads, so an object is only reported when
+        neither the head read before the listing nor the one read after it accounts for it,
+        three times in a row (an append that fails deletes its entries again).
+        """
         size = state.head.size
         after = self._leaf_key(size - 1) if size else None
-        for key in self._list("leaves", start_after=after):
-            seq = self._seq_of(key)
-            if seq is None:
-                continue
-            p = state.pending
-            if p is not None and p.start <= seq < p.end:
-                continue  # an append in flight, or one the next appender will settle
-            raise TamperedEntryError(
-                f"entry {seq}: an entry object exists past the signed head of size {size} "
-                "(added outside the ledger)")
+        for pause in (0.1, 0.3, None):
+            seqs = [s for k in self._list("leaves", start_after=after) if (s := self._seq_of(k)) is not None]
+            later = self._read_state()
+            unexplained = [s for s in seqs if not any(
+                self._accounts_for(st, s) for st in (state, later))]
+            if not unexplained:
+                return
+            if pause is None:
+                raise TamperedEntryError(
+                    f"entry {unexplained[0]}: an entry object exists past the signed head of size "
+                    f"{size} (added outside the ledger)")
+            time.sleep(pause)
+            state = later
+
+    @staticmethod
+    def _accounts_for(state: _State, seq: int) -> bool:
+        """The head holds this seq, or an append in flight (or awaiting settlement) does."""
+        p = state.pending
+        return seq < state.head.size or (p is not None and p.start <= seq < p.end)
 
     def _fetch_row(self, key: str) -> KeyRow | None:
         obj = self._get(key)
@@ -1146,20 +1167,26 @@ class S3Store:
         self._delete_versions(self._old_versions("keys"), "key rows")
 
     def iter_checkpoints(self, *, since: int = 0) -> Iterator[tuple[int, str]]:
-        """Every stored checkpoint of size >= ``since``, by size (an in-flight append's
-        checkpoint excluded)."""
-        state = self._read_state()
+        """Every stored checkpoint of size >= ``since``, by size.
+
+        The head is read after the checkpoints were fetched, so the checkpoint of an append
+        still in flight is left out: every checkpoint returned is at most the size of any
+        head read afterwards (a larger one means entries were removed).
+        """
         after = self._checkpoint_key(since - 1) if since > 0 else None
         keys = [k for k in self._list("checkpoints", start_after=after) if self._seq_of(k) is not None]
-        p = state.pending
-        for key, obj in zip(keys, self._ordered(self._get, keys), strict=True):
+        objects = list(self._ordered(self._get, keys))
+        p = self._read_state().pending
+        for key, obj in zip(keys, objects, strict=True):
             size = self._seq_of(key)
             assert size is not None
-            if obj is None or (p is not None and size == p.end and self._note_of(obj) == p.checkpoint):
+            if obj is None:
                 continue
             note = self._note_of(obj)
             if note is None:
                 raise TamperedEntryError(f"checkpoint at size {size}: its object is malformed")
+            if p is not None and size == p.end and note == p.checkpoint:
+                continue
             yield size, note
 
     def checkpoint_nodes(self, size: int) -> tuple[bytes, ...] | None:

@@ -13,6 +13,7 @@ free page. On PostgreSQL the old row version survives until VACUUM (docs/operati
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -305,7 +306,11 @@ class SqlStore:
                 raise TamperedEntryError(f"entry {expected}: missing from the store")
 
     def iter_leaf_data(self, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
-        end = self._stop(stop)
+        # chain() hands out the leaves of each page at C speed; a generator resumed once per
+        # leaf cost as much as hashing it (docs/benchmarks.md).
+        return itertools.chain.from_iterable(self._leaf_pages(start, self._stop(stop)))
+
+    def _leaf_pages(self, start: int, end: int) -> Iterator[list[bytes]]:
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         query = (
             "SELECT seq, data FROM erasure_ledger_leaves "  # noqa: S608 - only placeholders vary
@@ -329,7 +334,7 @@ class SqlStore:
             data = [row[1] for row in rows]
             if data and not isinstance(data[0], bytes):  # some drivers hand out memoryview
                 data = [bytes(d) for d in data]
-            yield from data
+            yield data
 
     def iter_key_rows(self) -> Iterator[KeyRow]:
         last = -1
