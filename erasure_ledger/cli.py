@@ -53,6 +53,16 @@ ID_FLAGS = {
     "cookie_id": "cookie_id",
     "kvk": "kvk",
 }
+ID_HELP = {
+    "email": "An e-mail address",
+    "phone": "A phone number (E.164 or national, see --default-region at init)",
+    "customer_number": "A customer number",
+    "iban": "An IBAN (checksum-validated)",
+    "username": "A username or profile name",
+    "ip": "An IP address",
+    "cookie_id": "A cookie identifier",
+    "kvk": "A Chamber of Commerce (KvK) number",
+}
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -155,7 +165,7 @@ def identifier_options(func: F) -> F:
             flag,
             multiple=True,
             metavar="VALUE",
-            help=f"A {flag.replace('_', ' ')} (repeatable).",
+            help=f"{ID_HELP[flag]} (repeatable).",
         )(func)
     return click.option(
         "--id",
