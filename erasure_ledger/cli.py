@@ -82,6 +82,8 @@ def handle_errors(func: F) -> F:
             if debug:
                 raise
             fail(str(exc), exc.exit_code)
+        except click.exceptions.Abort:
+            fail("aborted; nothing was changed")
         except (click.ClickException, click.exceptions.Exit, SystemExit):
             raise
         except Exception as exc:
@@ -440,7 +442,7 @@ def show(location: str, keyring_path: str, endpoint_url: str | None, seq: int, a
         elif value is not None:
             click.echo(f"{key}: {value}")
     if opened.entry is None:
-        click.echo("(crypto-shredded: the identifiers no longer exist anywhere)")
+        click.echo("(crypto-shredded: its data key was destroyed; the identifiers cannot be recovered)")
 
 
 @cli.command()
@@ -601,6 +603,13 @@ def export(location: str, endpoint_url: str | None, out_dir: str) -> None:
 )
 @click.option("--seq", "seqs", type=int, multiple=True, help="Shred these entries (repeatable).")
 @click.option("--yes", is_flag=True, help="Do it without asking.")
+@click.option(
+    "--rotate/--no-rotate",
+    default=True,
+    show_default=True,
+    help="Then rotate the key-encryption key, so any old copy of a destroyed key row "
+    "(a ledger backup, a database's old row versions) can no longer be unwrapped either.",
+)
 @handle_errors
 def shred(
     location: str,
@@ -609,6 +618,7 @@ def shred(
     before: str | None,
     seqs: Sequence[int],
     yes: bool,
+    rotate: bool,
 ) -> None:
     """Crypto-shred entries once no backup older than them is kept."""
     if bool(before) == bool(seqs):
@@ -632,6 +642,14 @@ def shred(
         click.confirm("their identifiers will be unrecoverable; continue?", abort=True, err=True)
     done = ledger.shred(chosen)
     click.echo(f"shredded {len(done)} entries" + (f": {_ranges(done)}" if done else ""))
+    if rotate and done:
+        final = rotate_keyring(ledger, keyring_path, endpoint_url, None)
+        click.echo(
+            f"rotated the key-encryption key to {final.active_kek_id}: old copies of the "
+            "destroyed key rows can no longer be unwrapped"
+        )
+    for notice in getattr(ledger.store, "notices", ()):
+        click.echo(f"note: {notice}", err=True)
 
 
 def _ranges(seqs: Iterable[int]) -> str:
@@ -660,17 +678,24 @@ def _ranges(seqs: Iterable[int]) -> str:
 def rotate_key(location: str, keyring_path: str, endpoint_url: str | None, kms_key_id: str | None) -> None:
     """Re-wrap every data key under a new key-encryption key and destroy the old one."""
     ledger = open_ledger(location, keyring_path, endpoint_url)
+    final = rotate_keyring(ledger, keyring_path, endpoint_url, kms_key_id)
+    click.echo(
+        f"rotated: every data key is now wrapped by {final.active_kek_id}; "
+        "the old key-encryption key was destroyed"
+    )
+
+
+def rotate_keyring(
+    ledger: Ledger, keyring_path: str, endpoint_url: str | None, kms_key_id: str | None
+) -> Keyring:
     kms_encrypt = None
     if kms_key_id or ledger.keyring.kms_key_ids:
         from erasure_ledger.kms import kms_functions
 
         kms_encrypt, _ = kms_functions(kms_key_id, endpoint_url=endpoint_url)
-    final = ledger.rotate_key(
-        lambda kr: kr.save(keyring_path, overwrite=True, kms_encrypt=kms_encrypt), kms_key_id=kms_key_id
-    )
-    click.echo(
-        f"rotated: every data key is now wrapped by {final.active_kek_id}; "
-        "the old key-encryption key was destroyed"
+    return ledger.rotate_key(
+        lambda kr: kr.save(keyring_path, overwrite=True, kms_encrypt=kms_encrypt),
+        kms_key_id=kms_key_id or next(iter(ledger.keyring.kms_key_ids.values()), None),
     )
 
 
@@ -710,8 +735,42 @@ def mirror_cmd(src: str, dst: str, endpoint_url: str | None, public_key: str | N
         )
 
 
+def safe_usage_message(exc: click.ClickException) -> str:
+    """Click's usage errors quote what was typed, which may be an identifier given in the
+    wrong place (``show jan@example.nl``, an unquoted IBAN with spaces). Name the parameter
+    and the problem, never the value."""
+    if isinstance(exc, click.MissingParameter):
+        return exc.format_message()  # names the missing option only
+    if isinstance(exc, click.BadParameter):
+        hint = exc.param_hint if isinstance(exc.param_hint, str) else (exc.param.name if exc.param else "")
+        return f"invalid value for {hint or 'a parameter'}"
+    if isinstance(exc, click.NoSuchOption):
+        return "no such option"
+    message = exc.format_message()
+    if message.startswith("Got unexpected extra argument"):
+        return "unexpected extra argument(s); quote values that contain spaces"
+    if isinstance(exc, click.UsageError):
+        return "invalid usage"
+    return "invalid input"
+
+
+def run_cli(group: click.Group, prog_name: str) -> None:
+    """Run a click group with usage errors printed as one line that never echoes a value."""
+    try:
+        status = group.main(prog_name=prog_name, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo(f"{prog_name}: error: aborted; nothing was changed", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        context = getattr(exc, "ctx", None)
+        usage = f" (try: {context.command_path} --help)" if context is not None else ""
+        click.echo(f"{prog_name}: error: {safe_usage_message(exc)}{usage}", err=True)
+        sys.exit(2)
+    sys.exit(status if isinstance(status, int) else 0)
+
+
 def main() -> None:
-    cli(prog_name="erasure-ledger")
+    run_cli(cli, "erasure-ledger")
 
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "run_cli"]

@@ -228,6 +228,7 @@ class Keyring:
                     raise UsageError(f"keyring {p}: already exists; refusing to overwrite") from None
                 finally:
                     tmp.unlink(missing_ok=True)
+            _fsync_directory(p.parent)  # make the rename itself durable (rotate-key relies on it)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise StorageError(f"keyring {p}: cannot write ({exc.strerror})") from None
@@ -269,6 +270,14 @@ class Keyring:
         """
         if self.origin != origin or self.signer.verifier.vkey != verifier_key:
             raise IntegrityError("the keyring does not belong to this ledger (wrong key file)")
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory if str(directory) else ".", os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _mentions_kms(path: str | os.PathLike[str]) -> bool:

@@ -10,7 +10,7 @@ needs none of them (only the public key).
 Every ciphertext is bound to the encryption context ``{"erasure-ledger": "kek"}``, so a KMS
 ciphertext made for another purpose does not decrypt as a ledger KEK.
 
-This module and :mod:`erasure_ledger.stores.s3` are the only boto3 importers. botocore
+This module and the S3 store's ``_s3_io`` and ``_s3_errors`` are the only boto3 importers. botocore
 failures are translated here into the ledger's errors: a ciphertext KMS refuses (wrong key,
 altered, no kms:Decrypt) is a :class:`DecryptionError`; an unknown or disabled key is a
 :class:`UsageError`; an unreachable, throttling or refusing service is a :class:`StorageError`.

@@ -9,6 +9,7 @@ environment and takes the current time as a parameter. Operations that need secr
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ from erasure_ledger.sealing import (
     BlindIndex,
     KeyRowAuthenticator,
     KeyWrapper,
+    meta_mac,
     open_sealed,
     seal,
     split_tokens,
@@ -100,6 +102,7 @@ class Ledger:
             "default_region": default_region,
             "created_at": format_timestamp(now),
         }
+        meta["meta_mac"] = meta_mac(keyring.mac_key, meta).hex()
         store.create(meta)
         ledger = cls(store, meta, keyring)
         ledger.checkpoint()  # the empty tree is signed too, so verify has a starting point
@@ -118,8 +121,19 @@ class Ledger:
             raise IntegrityError(
                 f"ledger at {store.location}: format {meta.get('format')!r} is not supported"
             )
+        if not all(isinstance(meta.get(k), str) for k in ("origin", "verifier_key")):
+            raise IntegrityError(f"ledger at {store.location}: its settings are incomplete (tampered?)")
+        try:
+            NoteVerifier.parse(meta["verifier_key"])
+        except LedgerError:
+            raise IntegrityError(f"ledger at {store.location}: its verifier key is malformed") from None
         if keyring is not None:
             keyring.check_belongs_to(origin=meta["origin"], verifier_key=meta["verifier_key"])
+            # ledger-format §7.3: the settings (default phone region above all) are MACed, so
+            # a store writer cannot make identifiers normalise differently and hide people.
+            expected = meta_mac(keyring.mac_key, meta).hex()
+            if not hmac.compare_digest(meta.get("meta_mac", ""), expected):
+                raise TamperedEntryError(f"ledger at {store.location}: its settings were altered")
         return cls(store, meta, keyring)
 
     @property
@@ -357,7 +371,6 @@ class Ledger:
         Raises:
             TamperedEntryError: a key row is missing, altered, swapped or forged.
         """
-        auth = self._auth()
         # Leaves and key rows both come in seq order: walk them in step (bounded memory).
         rows = iter(self.store.iter_key_rows())
         row: KeyRow | None = next(rows, None)
@@ -366,22 +379,38 @@ class Ledger:
             leaf_hash = merkle.leaf_hash(stored.data)
             while row is not None and row.seq < stored.seq:
                 row = next(rows, None)
-            if row is None or row.seq != stored.seq:
-                raise TamperedEntryError(f"entry {stored.seq}: its key row is missing")
-            if row.shredded and row.tokens:
-                raise TamperedEntryError(f"entry {stored.seq}: shredded key row still carries tokens")
-            if not auth.check(
-                seq=stored.seq,
-                leaf_hash=leaf_hash,
-                kek_id=row.kek_id,
-                wrapped=row.wrapped_key,
-                tokens=row.tokens,
-                mac=row.mac,
-            ):
-                raise TamperedEntryError(
-                    f"entry {stored.seq}: key row does not match its entry (altered, swapped or forged)"
-                )
-            yield leaf, leaf_hash, row
+            yield leaf, leaf_hash, self._checked_row(stored.seq, leaf_hash, row)
+
+    def _checked_row(self, seq: int, leaf_hash: bytes, row: KeyRow | None) -> KeyRow:
+        """The key row of entry ``seq``, its MAC checked against the entry's leaf hash.
+
+        Raises:
+            TamperedEntryError: the row is missing, altered, swapped or forged.
+        """
+        if row is None or row.seq != seq:
+            raise TamperedEntryError(f"entry {seq}: its key row is missing")
+        if row.shredded and row.tokens:
+            raise TamperedEntryError(f"entry {seq}: shredded key row still carries tokens")
+        if not self._auth().check(
+            seq=seq,
+            leaf_hash=leaf_hash,
+            kek_id=row.kek_id,
+            wrapped=row.wrapped_key,
+            tokens=row.tokens,
+            mac=row.mac,
+        ):
+            raise TamperedEntryError(
+                f"entry {seq}: key row does not match its entry (altered, swapped or forged)"
+            )
+        return row
+
+    def _read_key_row(self, seq: int) -> KeyRow | None:
+        """One entry's key row: a single read where the store offers ``read_key_row`` (every
+        store shipped here does), else the first row at or after ``seq`` from the full walk."""
+        read: Callable[[int], KeyRow | None] | None = getattr(self.store, "read_key_row", None)
+        if read is not None:
+            return read(seq)
+        return next((row for row in self.store.iter_key_rows() if row.seq >= seq), None)
 
     def _open(self, leaf: Leaf, row: KeyRow) -> OpenedEntry:
         if row.wrapped_key is None or row.kek_id is None:
@@ -393,21 +422,28 @@ class Ledger:
             raise TamperedEntryError(f"entry {leaf.seq}: blind-index tokens do not match the entry")
         return OpenedEntry(meta, entry)
 
-    def show(self, seq: int) -> OpenedEntry:
-        """Decrypt one entry.
+    def show(self, seq: int, *, trusted_checkpoint: str | None = None) -> OpenedEntry:
+        """Decrypt one entry, after verifying that the ledger (and so this leaf) is what the
+        signed checkpoints say.
 
         Raises:
             UsageError: no such entry.
-            IntegrityError: it does not open or its key row was tampered with.
+            IntegrityError: the ledger does not verify, the entry does not open, or its key
+                row was tampered with.
         """
-        size = self.store.read_head().size
+        size = self.verify(trusted_checkpoint=trusted_checkpoint).tree_size
         if not 0 <= seq < size:
             raise UsageError(f"no entry {seq} (the ledger holds entries 0..{size - 1})")
-        for leaf, _, row in self._authenticated(self.store.iter_leaves(seq, seq + 1)):
+        for stored in self.store.iter_leaves(seq, seq + 1):
+            leaf = parse_leaf(stored.data, expected_seq=stored.seq, origin=self.origin)
+            # Only this entry's key row (one read), authenticated as strictly as in the walk.
+            row = self._checked_row(stored.seq, merkle.leaf_hash(stored.data), self._read_key_row(stored.seq))
             return self._open(leaf, row)
         raise TamperedEntryError(f"entry {seq}: missing from the store")
 
-    def open_all(self) -> tuple[VerificationResult, list[OpenedEntry]]:
+    def open_all(
+        self, *, trusted_checkpoint: str | None = None
+    ) -> tuple[VerificationResult, list[OpenedEntry]]:
         """Verify the whole ledger, then decrypt every entry (what the reconciler replays).
 
         The tree is verified against the newest signed checkpoint first; every key row is
@@ -416,25 +452,29 @@ class Ledger:
         Raises:
             IntegrityError: any tampering, a wrong keyring, or an entry that does not open.
         """
-        result = self.verify()
+        result = self.verify(trusted_checkpoint=trusted_checkpoint)
         opened = [
             self._open(leaf, row)
             for leaf, _, row in self._authenticated(self.store.iter_leaves(0, result.tree_size))
         ]
         return result, opened
 
-    def lookup(self, identifiers: Sequence[Identifier]) -> list[EntryMeta]:
+    def lookup(
+        self, identifiers: Sequence[Identifier], *, trusted_checkpoint: str | None = None
+    ) -> list[EntryMeta]:
         """Entries that name any of these identifiers, found through blind-index tokens
-        without decrypting; every key row is authenticated on the way, so a dropped or
+        without decrypting. The tree is verified first (a truncated ledger would otherwise
+        hide people silently) and every key row is authenticated on the way, so a dropped or
         altered token is an error rather than a silent miss.
 
         Raises:
-            TamperedEntryError: a key row was tampered with.
+            IntegrityError: the ledger does not verify, or a key row was tampered with.
         """
+        size = self.verify(trusted_checkpoint=trusted_checkpoint).tree_size
         index = self._index()
         wanted = {index.token(i) for i in identifiers}
         found = []
-        for leaf, _, row in self._authenticated(self.store.iter_leaves()):
+        for leaf, _, row in self._authenticated(self.store.iter_leaves(0, size)):
             if wanted.intersection(split_tokens(row.tokens)):
                 found.append(leaf.meta(shredded=row.shredded))
         return found
@@ -470,9 +510,11 @@ class Ledger:
             raise UsageError(f"no entry {bad[0]} (the ledger holds entries 0..{size - 1})")
         auth = self._auth()
         tombstones = []
+        expected: dict[int, bytes] = {}
         chosen = set(wanted)
         for leaf, leaf_hash, row in self._authenticated(self.store.iter_leaves()):
             if leaf.seq in chosen and not row.shredded:
+                expected[leaf.seq] = row.mac
                 tombstones.append(
                     KeyRow(
                         seq=leaf.seq,
@@ -484,7 +526,7 @@ class Ledger:
                         ),
                     )
                 )
-        self.store.replace_key_rows(tombstones)
+        self.store.replace_key_rows(tombstones, expected_macs=expected)
         return [row.seq for row in tombstones]
 
     def rotate_key(
@@ -500,38 +542,38 @@ class Ledger:
             IntegrityError: a key row does not authenticate or unwrap; nothing is changed.
             StorageError: a write failed.
         """
-        old = self.keyring
-        both = old.rotated(kms_key_id=kms_key_id)
-        rows = []
-        auth = self._auth()
-        new_wrapper = KeyWrapper(both.kek(both.active_kek_id), kek_id=both.active_kek_id, origin=self.origin)
-        for leaf, leaf_hash, row in self._authenticated(self.store.iter_leaves()):
-            if row.wrapped_key is None or row.kek_id is None:
-                continue
-            data_key = self._wrapper(row.kek_id).unwrap(row.wrapped_key, seq=leaf.seq)
-            wrapped = new_wrapper.wrap(data_key, seq=leaf.seq)
-            rows.append(
-                KeyRow(
-                    seq=leaf.seq,
-                    kek_id=new_wrapper.kek_id,
-                    wrapped_key=wrapped,
-                    tokens=row.tokens,
-                    mac=auth.mac(
-                        seq=leaf.seq,
-                        leaf_hash=leaf_hash,
-                        kek_id=new_wrapper.kek_id,
-                        wrapped=wrapped,
-                        tokens=row.tokens,
-                    ),
-                )
-            )
+        both = self.keyring.rotated(kms_key_id=kms_key_id)
         save_keyring(both)
         self._set_keyring(both)
-        self.store.replace_key_rows(rows)
+        # Re-wrap until no row is left under an old KEK: an entry appended meanwhile by a
+        # process holding the old keyring is caught by the next pass. Each pass is a
+        # compare-and-swap, so a concurrent shred is never undone.
+        while True:
+            rows, expected = self._rewrapped_rows(both.active_kek_id)
+            if not rows:
+                break
+            self.store.replace_key_rows(rows, expected_macs=expected)
         final = both.without_old_keks()
         save_keyring(final)
         self._set_keyring(final)
         return final
+
+    def _rewrapped_rows(self, kek_id: str) -> tuple[list[KeyRow], dict[int, bytes]]:
+        """Key rows not yet wrapped by ``kek_id``, re-wrapped, with the MACs they replace."""
+        auth = self._auth()
+        new_wrapper = self._wrapper(kek_id)
+        rows, expected = [], {}
+        for leaf, leaf_hash, row in self._authenticated(self.store.iter_leaves()):
+            if row.wrapped_key is None or row.kek_id is None or row.kek_id == kek_id:
+                continue
+            data_key = self._wrapper(row.kek_id).unwrap(row.wrapped_key, seq=leaf.seq)
+            wrapped = new_wrapper.wrap(data_key, seq=leaf.seq)
+            mac = auth.mac(
+                seq=leaf.seq, leaf_hash=leaf_hash, kek_id=kek_id, wrapped=wrapped, tokens=row.tokens
+            )
+            rows.append(KeyRow(seq=leaf.seq, kek_id=kek_id, wrapped_key=wrapped, tokens=row.tokens, mac=mac))
+            expected[leaf.seq] = row.mac
+        return rows, expected
 
     def check_key_rows(self) -> int:
         """Authenticate every key row and unwrap every data key; returns how many were checked.

@@ -27,8 +27,8 @@ FORMAT_VERSION = 1
 Kind = Literal["erasure", "objection"]
 KINDS: tuple[Kind, ...] = ("erasure", "objection")
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,127}$")
-_PURPOSE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/#-]{0,127}")
+_PURPOSE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 _MAX_NOTE = 4000
 _FIELD_NAME = re.compile(r"[a-z_]{1,32}")
 
@@ -110,7 +110,8 @@ class Entry:
     note: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if not _REQUEST_ID.match(self.request_id):
+        # fullmatch, not match: "$" would let a trailing newline into the leaf header.
+        if not isinstance(self.request_id, str) or not _REQUEST_ID.fullmatch(self.request_id):
             raise UsageError(
                 "request_id: 1-128 characters of letters, digits and ._:/#- starting with a letter or digit"
             )
@@ -119,7 +120,7 @@ class Entry:
         if not self.identifiers:
             raise UsageError(f"request {self.request_id}: at least one identifier is required")
         if self.kind == "objection":
-            if not self.purpose or not _PURPOSE.match(self.purpose):
+            if not self.purpose or not _PURPOSE.fullmatch(self.purpose):
                 raise UsageError(
                     f"request {self.request_id}: an objection needs --purpose "
                     "(lower-case, e.g. marketing or tracking-cookies)"
@@ -128,6 +129,11 @@ class Entry:
             raise UsageError(f"request {self.request_id}: --purpose applies to objections only")
         if self.note is not None and len(self.note) > _MAX_NOTE:
             raise UsageError(f"request {self.request_id}: note is longer than {_MAX_NOTE} characters")
+        if self.note is not None:
+            try:
+                self.note.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UsageError(f"request {self.request_id}: note is not valid Unicode") from None
         # Deduplicate and sort on plain tuples: the dataclass comparisons are far slower.
         unique = {(i.type, i.value): i for i in self.identifiers}
         object.__setattr__(self, "identifiers", tuple(unique[k] for k in sorted(unique)))

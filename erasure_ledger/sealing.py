@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -164,7 +164,20 @@ class KeyRowAuthenticator:
         return hmac.compare_digest(expected, mac)
 
 
+_META_LABEL = b"erasure-ledger/meta/v1"
+
+
+def meta_mac(mac_key: bytes, meta: Mapping[str, str]) -> bytes:
+    """HMAC over the ledger's settings (origin, verifier key, default phone region, ...), so a
+    store writer cannot change how identifiers are normalised (ledger-format §7.3)."""
+    parts = [_META_LABEL]
+    for name in sorted(k for k in meta if k != "meta_mac"):
+        parts += [name.encode(), meta[name].encode()]
+    return hmac.new(mac_key, _frame(*parts), "sha256").digest()
+
+
 __all__ = [
+    "meta_mac",
     "BlindIndex",
     "KeyRowAuthenticator",
     "KeyWrapper",

@@ -105,8 +105,21 @@ class LedgerStore(Protocol):
     def iter_key_rows(self) -> Iterator[KeyRow]:
         """Every key row in seq order."""
 
-    def replace_key_rows(self, rows: Sequence[KeyRow]) -> None:
-        """Overwrite these key rows in one atomic step (shred, rotate-key)."""
+    def read_key_row(self, seq: int) -> KeyRow | None:
+        """The key row of entry ``seq`` alone, or None when there is none; raises
+        TamperedEntryError when it is malformed.
+
+        What ``Ledger.show`` reads, so that opening one entry does not read every key row
+        (one request on S3, not one per entry). The caller has read the head and asks only for
+        ``seq < head.size``. Every store here implements it; a third-party store may leave it
+        out, and the ledger then walks :meth:`iter_key_rows` instead."""
+
+    def replace_key_rows(
+        self, rows: Sequence[KeyRow], *, expected_macs: Mapping[int, bytes] | None = None
+    ) -> None:
+        """Overwrite these key rows in one atomic step (shred, rotate-key). With
+        ``expected_macs`` (seq -> the MAC the caller read), refuse with StorageError and change
+        nothing if any of those rows changed meanwhile (compare-and-swap)."""
 
     def iter_checkpoints(self) -> Iterator[tuple[int, str]]:
         """Every stored checkpoint as (tree size, signed note), by size."""

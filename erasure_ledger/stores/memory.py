@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 
-from erasure_ledger.errors import DuplicateRequestError, UsageError
+from erasure_ledger.errors import DuplicateRequestError, StorageError, UsageError
 from erasure_ledger.stores.base import (
     EMPTY_HEAD,
     AppendBatch,
@@ -77,8 +77,21 @@ class MemoryStore:
     def iter_key_rows(self) -> Iterator[KeyRow]:
         yield from (self.key_rows[s] for s in sorted(self.key_rows))
 
-    def replace_key_rows(self, rows: Sequence[KeyRow]) -> None:
+    def read_key_row(self, seq: int) -> KeyRow | None:
+        return self.key_rows.get(seq)
+
+    def replace_key_rows(
+        self, rows: Sequence[KeyRow], *, expected_macs: Mapping[int, bytes] | None = None
+    ) -> None:
         with self._lock:
+            if expected_macs is not None and any(
+                (self.key_rows[s].mac if s in self.key_rows else b"") != mac
+                for s, mac in expected_macs.items()
+            ):
+                raise StorageError(
+                    f"{self.location}: key rows changed while this operation ran; "
+                    "nothing was changed, run it again"
+                )
             self.key_rows.update({row.seq: row for row in rows})
 
     def iter_checkpoints(self) -> Iterator[tuple[int, str]]:

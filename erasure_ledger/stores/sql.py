@@ -103,6 +103,13 @@ def _to_url(location: str) -> sa.URL:
     return sa.URL.create("sqlite", database=os.path.abspath(location))
 
 
+def _is_data_error(exc: BaseException) -> bool:
+    """A stored value of the wrong type (e.g. text where bytes belong): tampering, not I/O.
+    The driver's message would quote the bytes, so it is never shown."""
+    text = str(getattr(exc, "orig", None) or exc)
+    return "Could not decode" in text or "invalid input syntax" in text
+
+
 def _describe(exc: BaseException) -> str:
     # The driver's first line ("connection refused", "Access denied for user 'x'") helps ops
     # and carries no entry data: the store never puts identifier values in SQL.
@@ -128,6 +135,16 @@ class SqlStore:
         self._sqlite = url.get_backend_name() == "sqlite"
         if self._sqlite and not create and url.database and not os.path.exists(url.database):
             raise UsageError(f"no ledger at {self.location} (run erasure-ledger init)")
+        if self._sqlite and create and url.database and not os.path.exists(url.database):
+            # Key rows are secret: create the file owner-only; SQLite gives its -wal and -shm
+            # files the same permissions.
+            try:
+                os.close(os.open(url.database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except OSError as exc:
+                raise UsageError(f"cannot create {self.location} ({exc.strerror})") from None
+        #: lines the CLI should show the user after an operation (e.g. a shred that could not
+        #: scrub the write-ahead log)
+        self.notices: list[str] = []
         try:
             self.engine: Engine = self._make_engine(url)
         except (NoSuchModuleError, ImportError) as exc:
@@ -170,6 +187,8 @@ class SqlStore:
         except SqlIntegrityError as exc:
             raise StorageError(f"{self.location}: write refused by the database: {_describe(exc)}") from None
         except SQLAlchemyError as exc:
+            if _is_data_error(exc):
+                raise TamperedEntryError(f"{self.location}: a stored value has the wrong type") from None
             raise StorageError(f"cannot use ledger at {self.location}: {_describe(exc)}") from None
 
     # -- protocol ------------------------------------------------------------------------------
@@ -204,9 +223,15 @@ class SqlStore:
     def _head_from_row(row: Any) -> Head:
         if row is None:
             return EMPTY_HEAD
+        if (
+            not isinstance(row.size, int)
+            or not isinstance(row.nodes, bytes | memoryview)
+            or not isinstance(row.checkpoint, str | None)
+        ):
+            raise TamperedEntryError("the stored tree head has values of the wrong type")
         nodes = bytes(row.nodes)
         return Head(
-            size=int(row.size),
+            size=row.size,
             nodes=tuple(nodes[i : i + _HASH] for i in range(0, len(nodes), _HASH)),
             checkpoint=row.checkpoint,
         )
@@ -226,8 +251,13 @@ class SqlStore:
             # The unique index refused the batch and the transaction rolled back; find which
             # request id it was, for the message (a bulk append pays this only on failure).
             present = self.request_ids_present(dup.request_ids)
-            first = sorted(present)[0] if present else "in this batch"
-            raise DuplicateRequestError(f"request {first} is already in the ledger") from None
+            if not present:
+                # Not a request id: a leaf already sits at a sequence number past the signed
+                # head, i.e. it was written outside the ledger.
+                raise TamperedEntryError(
+                    f"{self.location}: an entry exists beyond the signed tree head (added outside the ledger)"
+                ) from None
+            raise DuplicateRequestError(f"request {sorted(present)[0]} is already in the ledger") from None
 
     def _append(self, prepare: PrepareAppend) -> AppendBatch:
         with self._tx(write=True) as conn:
@@ -332,7 +362,10 @@ class SqlStore:
                 missing = next((s for s in range(lo, hi) if s not in present), lo)
                 raise TamperedEntryError(f"entry {missing}: missing from the store")
             data = [row[1] for row in rows]
-            if data and not isinstance(data[0], bytes):  # some drivers hand out memoryview
+            if data and not all(type(d) is bytes for d in data):
+                # some drivers hand out memoryview; text where bytes belong is tampering
+                if any(not isinstance(d, bytes | memoryview) for d in data):
+                    raise TamperedEntryError(f"entries {lo}..{hi - 1}: a leaf is not stored as bytes")
                 data = [bytes(d) for d in data]
             yield data
 
@@ -347,21 +380,34 @@ class SqlStore:
                     .limit(PAGE)
                 ).all()
             for r in rows:
-                yield KeyRow(
-                    seq=int(r.seq),
-                    kek_id=r.kek_id,
-                    wrapped_key=None if r.wrapped_key is None else bytes(r.wrapped_key),
-                    tokens=bytes(r.tokens),
-                    mac=bytes(r.mac),
-                )
+                yield self._key_row_from(r)
             if len(rows) < PAGE:
                 return
             last = int(rows[-1].seq)
 
-    def replace_key_rows(self, rows: Sequence[KeyRow]) -> None:
+    def read_key_row(self, seq: int) -> KeyRow | None:
+        with self._tx() as conn:
+            r = conn.execute(sa.select(keys_table).where(keys_table.c.seq == seq)).first()
+        return None if r is None else self._key_row_from(r)
+
+    @staticmethod
+    def _key_row_from(r: Any) -> KeyRow:
+        return KeyRow(
+            seq=int(r.seq),
+            kek_id=r.kek_id,
+            wrapped_key=None if r.wrapped_key is None else bytes(r.wrapped_key),
+            tokens=bytes(r.tokens),
+            mac=bytes(r.mac),
+        )
+
+    def replace_key_rows(
+        self, rows: Sequence[KeyRow], *, expected_macs: Mapping[int, bytes] | None = None
+    ) -> None:
         if not rows:
             return
         with self._tx(write=True) as conn:
+            if expected_macs is not None:
+                self._check_unchanged(conn, expected_macs)
             stmt = (
                 keys_table.update()
                 .where(keys_table.c.seq == sa.bindparam("b_seq"))
@@ -384,6 +430,45 @@ class SqlStore:
             ]
             for i in range(0, len(params), PAGE):
                 conn.execute(stmt, params[i : i + PAGE])
+        if self._sqlite:
+            self._scrub_wal()
+
+    def _check_unchanged(self, conn: Connection, expected_macs: Mapping[int, bytes]) -> None:
+        """Compare-and-swap guard: refuse if any row changed since the caller read it (a
+        concurrent shred must never be undone by a rotation, nor the reverse)."""
+        seqs = sorted(expected_macs)
+        query = sa.select(keys_table.c.seq, keys_table.c.mac)
+        if not self._sqlite:
+            query = query.with_for_update()
+        for i in range(0, len(seqs), 500):
+            chunk = seqs[i : i + 500]
+            current = dict(conn.execute(query.where(keys_table.c.seq.in_(chunk))).all())
+            if any(bytes(current.get(seq) or b"") != expected_macs[seq] for seq in chunk):
+                raise StorageError(
+                    f"{self.location}: key rows changed while this operation ran; nothing was "
+                    "changed, run it again"
+                )
+
+    def _scrub_wal(self) -> None:
+        """Copy the write-ahead log into the database and truncate it, so a replaced key row
+        does not survive in the -wal file (secure_delete only covers the main file)."""
+        try:
+            with self.engine.connect() as conn:
+                # Wait briefly, not the minute appends wait: a long-running reader only
+                # postpones the scrub, and the notice says so.
+                conn.exec_driver_sql("PRAGMA busy_timeout=2000")
+                try:
+                    busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+                finally:
+                    conn.exec_driver_sql("PRAGMA busy_timeout=60000")
+        except SQLAlchemyError:
+            busy = None
+        if busy is None or busy[0]:
+            self.notices.append(
+                "another process holds the ledger open, so its write-ahead log could not be "
+                "scrubbed; old key rows stay in the -wal file until the next checkpoint "
+                "(run the command again when nothing else uses the ledger)"
+            )
 
     def iter_checkpoints(self) -> Iterator[tuple[int, str]]:
         with self._tx() as conn:

@@ -21,7 +21,11 @@ from erasure_ledger import merkle
 from erasure_ledger.notes import NoteVerifier, open_checkpoint
 from tests.cli.conftest import DEFAULT_ORIGIN, CliLedger, InitialisedLedger, RunCli
 
-SHREDDED_NOTICE = "(crypto-shredded: the identifiers no longer exist anywhere)"
+SHREDDED_NOTICE = "(crypto-shredded: its data key was destroyed; the identifiers cannot be recovered)"
+
+ROTATED = (
+    "rotated the key-encryption key to kek-2: old copies of the destroyed key rows can no longer be unwrapped\n"
+)
 
 
 def _days_ago(days: int) -> str:
@@ -657,7 +661,7 @@ def test_shred_seq_prints_what_it_shredded(cli: RunCli, initialised_ledger: Init
     result = cli("shred", "--seq", "1", "--seq", "2", "--yes", env=ledger.env)
 
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == "shredded 2 entries: 1-2\n"
+    assert result.stdout == "shredded 2 entries: 1-2\n" + ROTATED
     assert result.stderr == "will shred 2 entries: 1-2\n"
 
 
@@ -727,7 +731,7 @@ def test_shred_before_date_shreds_only_entries_carried_out_before_it(
     result = cli("shred", "--before", "2026-02-01", "--yes", env=ledger.env)
 
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == "shredded 1 entries: 0\n"
+    assert result.stdout == "shredded 1 entries: 0\n" + ROTATED
     assert [e["shredded"] for e in ledger.listing()] == [True, False, False, False]
 
 

@@ -27,8 +27,7 @@ def load(name: str) -> tuple[Ledger, dict]:
     doc = json.loads((VECTORS / name).read_text(encoding="utf-8"))
     unb64 = base64.b64decode
     store = MemoryStore()
-    store.meta = {"format": "erasure-ledger/1", "origin": doc["origin"],
-                  "verifier_key": doc["verifier_key"], "default_region": "NL"}
+    store.meta = dict(doc["meta"])
     store.leaves = [StoredLeaf(i, rid, unb64(d)) for i, (d, rid) in enumerate(zip(doc["leaves"], doc["request_ids"], strict=True))]
     store.key_rows = {
         r["seq"]: KeyRow(r["seq"], r["kek_id"], unb64(r["wrapped_key"]) if r["wrapped_key"] else None,

@@ -150,8 +150,8 @@ def test_swapped_entries_are_detected(memory_ledger):
     )
     with pytest.raises(TamperedEntryError, match=r"entries 0\.\.1 altered, swapped or removed"):
         ledger.verify()
-    with pytest.raises(TamperedEntryError, match="entry 0: leaf says it is entry 1"):
-        ledger.show(0)
+    with pytest.raises(TamperedEntryError, match=r"entries 0\.\.1 altered"):
+        ledger.show(0)  # show verifies the tree before it opens anything
 
 
 def test_a_truncated_tail_is_detected(memory_ledger):

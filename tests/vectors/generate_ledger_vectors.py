@@ -30,6 +30,7 @@ def dump(store: MemoryStore, keyring: Keyring, **extra: object) -> dict[str, obj
         "format": "erasure-ledger-test-vector/1",
         "origin": keyring.origin,
         "verifier_key": keyring.signer.verifier.vkey,
+        "meta": store.read_meta(),
         "keyring": json.loads(keyring.to_json()),
         "leaves": [b64(leaf.data) for leaf in store.leaves],
         "request_ids": [leaf.request_id for leaf in store.leaves],

@@ -279,7 +279,8 @@ class Crash(BaseException):
 
 
 def crash_during_append(ledger: Ledger, mp: pytest.MonkeyPatch, *, after: str) -> None:
-    store = ledger.store
+    assert isinstance(ledger.store, S3Store)
+    store = ledger.store._appender  # the append protocol (stores/_s3_append.py)
     mp.setattr(store, "_abort", lambda *a, **k: None)
     if after == "checkpoint":  # everything written but the head
         real = store._put_head
@@ -342,7 +343,8 @@ def test_leftovers_of_an_unfinished_append_are_replaced_not_trusted(s3_ledger, a
 def test_a_live_reservation_is_waited_for_not_taken_over(s3_ledger, monkeypatch):
     ledger = s3_ledger()
     other = reopen(ledger)
-    store = ledger.store
+    assert isinstance(ledger.store, S3Store)
+    store = ledger.store._appender  # the append protocol (stores/_s3_append.py)
     real = store._write_reserved
 
     def slow_write(*args, **kwargs):
@@ -512,6 +514,65 @@ def test_reads_page_through_listings_and_fetch_in_parallel(s3_ledger, monkeypatc
     assert [row.seq for row in store.iter_key_rows()] == list(range(40))
     assert counts["ListObjectsV2"] >= 40 // 4 + 11 // 4  # key rows and checkpoints, page by page
     assert in_flight[1] > 1  # objects were fetched in parallel
+
+
+# -- reads: one key row -------------------------------------------------------------------------
+
+
+def record_requests(store: S3Store) -> list[tuple[str, str]]:
+    """(operation, what it touched) for every request the store's client makes from now on."""
+    seen: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def before(model: Any, params: Any, **_: Any) -> None:
+        where = f"{params.get('url_path', '')} {params.get('query_string', '')}"
+        touched = next((name for name in ("keys/", "leaves/", "checkpoints/", "requests/", "head.json",
+                                          "ledger.json") if name in where), "bucket")
+        with lock:
+            seen.append((model.name, touched))
+
+    store._client.meta.events.register("before-call.s3", before)
+    return seen
+
+
+def test_read_key_row_reads_one_key_row_object(s3_ledger, aws, bucket):
+    ledger = s3_ledger()
+    ledger.append([make_entry(f"R{i}") for i in range(3)], now=FIXED_NOW)
+    store = reopen(ledger).store
+    rows = list(store.iter_key_rows())
+    seen = record_requests(store)
+    assert [store.read_key_row(seq) for seq in range(3)] == rows
+    assert seen == [("GetObject", "keys/")] * 3
+    assert store.read_key_row(3) is None
+    ledger.shred([1])
+    shredded = store.read_key_row(1)
+    assert shredded is not None
+    assert shredded.shredded
+    body = aws.get_object(Bucket=bucket, Key="p/keys/000000000000.json")["Body"].read()
+    aws.put_object(Bucket=bucket, Key="p/keys/000000000002.json", Body=body)  # entry 0's row as 2's
+    with pytest.raises(TamperedEntryError, match="^entry 2: its key row object is malformed$"):
+        store.read_key_row(2)
+
+
+def test_show_reads_one_key_row_whatever_the_size_of_the_ledger(s3_ledger):
+    requests: dict[int, list[tuple[str, str]]] = {}
+    for size in (4, 40):
+        ledger = s3_ledger(prefix=f"show-{size}")
+        ledger.append([make_entry(f"R{i}") for i in range(size)], now=FIXED_NOW)
+        again = reopen(ledger)
+        requests[size] = record_requests(again.store)
+        opened = again.show(size - 1)
+        assert opened.entry is not None
+        assert opened.entry.request_id == f"R{size - 1}"
+    for seen in requests.values():
+        # one GET of its own key row: no listing of keys/, no GET of any other entry's row
+        assert [r for r in seen if r[1] == "keys/"] == [("GetObject", "keys/")]
+
+    def beside_the_tree(seen: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        # leaves/ and checkpoints/ are what verifying the tree reads (show verifies first)
+        return sorted(r for r in seen if r[1] not in ("leaves/", "checkpoints/"))
+
+    assert beside_the_tree(requests[4]) == beside_the_tree(requests[40])
 
 
 # -- botocore errors, translated once ------------------------------------------------------------

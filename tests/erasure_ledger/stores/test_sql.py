@@ -91,6 +91,41 @@ def test_a_deleted_leaf_row_is_reported_as_missing(sql_ledger):
         sql_ledger.verify()
 
 
+def test_read_key_row_reads_one_row_or_none(sql_ledger, db_url):
+    sql_ledger.append([make_entry(f"R{i}") for i in range(3)], now=FIXED_NOW)
+    store = open_store(db_url)
+    rows = list(store.iter_key_rows())
+    assert [store.read_key_row(seq) for seq in range(3)] == rows
+    assert store.read_key_row(3) is None
+    sql_ledger.shred([1])
+    shredded = store.read_key_row(1)
+    assert shredded is not None
+    assert (shredded.shredded, shredded.tokens) == (True, b"")
+    assert store.read_key_row(2) == rows[2]
+    store.close()
+
+
+def test_show_reads_only_its_own_key_row_and_still_refuses_a_missing_one(sql_ledger, db_url, monkeypatch):
+    import sqlalchemy as sa
+
+    sql_ledger.append([make_entry(f"R{i}") for i in range(3)], now=FIXED_NOW)
+    store = open_store(db_url)
+    ledger = Ledger.open(store, sql_ledger.keyring)
+
+    def no_walk():
+        raise AssertionError("show walked every key row")
+
+    monkeypatch.setattr(store, "iter_key_rows", no_walk)
+    opened = ledger.show(1)
+    assert opened.entry is not None
+    assert opened.entry.request_id == "R1"
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM erasure_ledger_keys WHERE seq = 1"))
+    with pytest.raises(TamperedEntryError, match="^entry 1: its key row is missing$"):
+        ledger.show(1)
+    store.close()
+
+
 def _append_many(location: str, keyring_text: str, worker: int, count: int) -> None:
     ledger = Ledger.open(open_store(location), Keyring.from_json(keyring_text))
     for i in range(count):

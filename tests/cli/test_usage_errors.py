@@ -1,0 +1,49 @@
+"""Click's own usage errors go through run_cli: one line, exit 2, and never the typed value
+(an identifier typed in the wrong place must not be echoed back)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+CANARY = "canary@example.invalid"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "erasure_ledger", *args], capture_output=True, text=True,
+                          check=False, env={"PATH": "/usr/bin:/bin"})
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("show", "--ledger", "x.db", "--keyring", "k", CANARY),
+         "erasure-ledger: error: invalid value for seq (try: erasure-ledger show --help)\n"),
+        (("lookup", "--ledger", "x.db", "--keyring", "k", "--email", "a@b.nl", CANARY),
+         "erasure-ledger: error: unexpected extra argument(s); quote values that contain spaces "
+         "(try: erasure-ledger lookup --help)\n"),
+        (("append", "--ledger", "x.db", "--keyring", "k", "--kind", CANARY),
+         "erasure-ledger: error: invalid value for kind (try: erasure-ledger append --help)\n"),
+        (("verify", "--ledger", "x.db", f"--{CANARY}"),
+         "erasure-ledger: error: no such option (try: erasure-ledger verify --help)\n"),
+    ],
+)
+def test_a_usage_error_is_one_line_exit_2_and_never_echoes_the_value(args, expected):
+    result = run(*args)
+    assert result.returncode == 2
+    assert result.stderr == expected
+    assert CANARY not in result.stdout + result.stderr
+
+
+def test_a_missing_option_is_named():
+    result = run("list")
+    assert result.returncode == 2
+    assert result.stderr == "erasure-ledger: error: Missing option '--ledger'. (try: erasure-ledger list --help)\n"
+
+
+def test_help_still_exits_0():
+    result = run("--help")
+    assert result.returncode == 0
+    assert "verify" in result.stdout
