@@ -15,16 +15,21 @@ from __future__ import annotations
 import logging
 
 from reconciler.datamap import DataMap
+from reconciler.drill import DrillResult, drill
 from reconciler.errors import (
     DataMapError,
+    ObjectStorageError,
     ReconcileError,
     ResidualDataFound,
     SnapshotError,
     redact_url,
 )
 from reconciler.executor import Execution, OpResult
+from reconciler.objects import ObjectStore
 from reconciler.planner import Plan, make_plan
+from reconciler.progress import NullProgress, Progress
 from reconciler.replay import LedgerState, ReplayResult, replay
+from reconciler.watermark import SnapshotDating, Watermark, stamp
 
 __version__ = "0.1.0"
 
@@ -41,10 +46,23 @@ __all__ = [
     "LedgerState",
     "Execution",
     "OpResult",
+    # backup watermark
+    "stamp",
+    "Watermark",
+    "SnapshotDating",
+    # drills
+    "drill",
+    "DrillResult",
+    # object storage
+    "ObjectStore",
+    # progress
+    "Progress",
+    "NullProgress",
     # errors
     "ReconcileError",
     "DataMapError",
     "SnapshotError",
+    "ObjectStorageError",
     "ResidualDataFound",
     "redact_url",
 ]

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -21,11 +22,16 @@ import click
 
 from erasure_ledger import Keyring, Ledger, LedgerError, StoreConfig, open_store
 from reconciler import __version__
+from reconciler.console import progress_for
 from reconciler.datamap import DataMap
 from reconciler.discover import discover
-from reconciler.errors import ReconcileError, ResidualDataFound, SnapshotError
+from reconciler.drill import drill
+from reconciler.errors import ReconcileError, ResidualDataFound, SnapshotError, redact_url
+from reconciler.objects import ObjectStore
+from reconciler.progress import Progress
 from reconciler.replay import replay, verify
 from reconciler.report import Report, build_report
+from reconciler.watermark import stamp
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,6 +69,10 @@ def handle_errors(func: F) -> F:
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
 def main(debug: bool) -> None:
     """Replay the erasure ledger against a restored database snapshot."""
+    # botocore's DEBUG records quote request parameters: object keys, which can hold personal
+    # data (customers/<e-mail>/id.pdf). Not even --debug shows them.
+    for name in ("botocore", "boto3", "s3transfer", "urllib3"):
+        logging.getLogger(name).setLevel(logging.INFO)
     if debug:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
 
@@ -88,11 +98,15 @@ def snapshot_options(func: F) -> F:
     return func
 
 
+def snapshot_time_option(func: F) -> F:
+    return click.option("--snapshot-time", type=click.DateTime(),
+                        help="When the backup was taken (UTC), if it has no watermark "
+                             "(reconciler stamp); entries effective before it that still had "
+                             "data are reported as production erasure incomplete.")(func)
+
+
 def replay_options(func: F) -> F:
-    func = click.option("--snapshot-time", type=click.DateTime(),
-                        help="When the backup was taken (UTC); entries effective before it "
-                             "that still had data are reported as production erasure "
-                             "incomplete.")(func)
+    func = snapshot_time_option(func)
     return click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
                         help="Measure retention periods to this day. [default: today]")(func)
 
@@ -126,21 +140,18 @@ def _emit(report: Report, report_path: str | None, as_json: bool) -> None:
 
 def _residuals(report: Report) -> None:
     if not report.clean:
-        entries = len({f["seq"] for f in report.findings})
+        # object findings of a retention rule have no entry: they count by their rule
+        entries = len({str(f["seq"]) for f in report.findings}
+                      | {f["source"] for f in report.object_findings})
+        count = len(report.findings) + len(report.object_findings)
         raise ResidualDataFound(
-            f"residual personal data found: {len(report.findings)} finding(s) for {entries} "
+            f"residual personal data found: {count} finding(s) for {entries} "
             "ledger entr" + ("y" if entries == 1 else "ies") + "; see the report")
 
 
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[str], None] | None]:
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-
-    with Console(stderr=True).status("reconciling") as status:
-        yield status.update
+def _progress(enabled: bool) -> AbstractContextManager[Progress]:
+    # Bars only on a terminal, never with --json: pipelines and logs get no progress noise.
+    return progress_for(sys.stderr, quiet=not enabled)
 
 
 def _run(command: str, *, db: str, map_path: str, ledger_location: str, keyring_path: str,
@@ -152,12 +163,15 @@ def _run(command: str, *, db: str, map_path: str, ledger_location: str, keyring_
     day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
     with _progress(not as_json) as progress:
         result = replay(db, data_map, ledger, as_of=day, dry_run=command == "plan",
-                        hash_key=_hash_key(ledger), progress=progress)
+                        hash_key=_hash_key(ledger), progress=progress,
+                        snapshot_time=_utc(snapshot_time),
+                        objects=ObjectStore(endpoint_url=endpoint_url))
     report = build_report(
         command=command, tool_version=__version__, now=dt.datetime.now(dt.UTC),
         snapshot=result.snapshot, ledger=result.ledger, data_map=data_map,
         entries=result.plan.entries, execution=result.execution, scan=result.scan, as_of=day,
-        snapshot_time=_utc(snapshot_time), duration_seconds=time.monotonic() - started)
+        snapshot_time=_utc(snapshot_time), duration_seconds=time.monotonic() - started,
+        dating=result.dating, objects=result.objects)
     _emit(report, report_path, as_json)
     _residuals(report)
 
@@ -182,21 +196,96 @@ def apply(**options: Any) -> None:
 
 @main.command(name="verify")
 @snapshot_options
+@snapshot_time_option
 @handle_errors
 def verify_command(db: str, map_path: str, ledger_location: str, keyring_path: str,
-                   endpoint_url: str | None, report_path: str | None, as_json: bool) -> None:
+                   endpoint_url: str | None, report_path: str | None, as_json: bool,
+                   snapshot_time: dt.datetime | None) -> None:
     """Residual scan: exit 1 if any erased person's identifier is left in the snapshot."""
     started = time.monotonic()
     data_map = DataMap.load(map_path)
     ledger = _open_ledger(ledger_location, keyring_path, endpoint_url)
-    result = verify(db, data_map, ledger)
+    with _progress(not as_json) as progress:
+        result = verify(db, data_map, ledger, snapshot_time=_utc(snapshot_time),
+                        progress=progress, objects=ObjectStore(endpoint_url=endpoint_url))
     report = build_report(
         command="verify", tool_version=__version__, now=dt.datetime.now(dt.UTC),
         snapshot=result.snapshot, ledger=result.ledger, data_map=data_map, scan=result.scan,
         schema_fingerprint=result.schema_fingerprint,
-        duration_seconds=time.monotonic() - started)
+        duration_seconds=time.monotonic() - started, dating=result.dating,
+        objects=result.objects)
     _emit(report, report_path, as_json)
     _residuals(report)
+
+
+@main.command(name="drill")
+@click.option("--snapshot", required=True, metavar="FILE|s3://BUCKET/KEY",
+              help="The backup: a SQLite snapshot file or an object in S3. Only read.")
+@click.option("--map", "map_path", required=True, type=click.Path(dir_okay=False),
+              help="The data map (YAML).")
+@click.option("--ledger", "ledger_location", required=True, envvar="ERASURE_LEDGER",
+              help="Ledger location. [env: ERASURE_LEDGER]")
+@click.option("--keyring", "keyring_path", required=True, envvar="ERASURE_KEYRING",
+              type=click.Path(dir_okay=False), help="Keyring file. [env: ERASURE_KEYRING]")
+@click.option("--scratch-db", metavar="URL",
+              help="An EMPTY database to copy the snapshot into. [default: a temporary "
+                   "SQLite copy]")
+@click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL",
+              help="S3/KMS-compatible endpoint. [env: AWS_ENDPOINT_URL]")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Write the JSON report here (and Markdown beside it, .md).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@replay_options
+@handle_errors
+def drill_command(snapshot: str, map_path: str, ledger_location: str, keyring_path: str,
+                  scratch_db: str | None, endpoint_url: str | None, report_path: str | None,
+                  as_json: bool, as_of: dt.datetime | None,
+                  snapshot_time: dt.datetime | None) -> None:
+    """Copy a backup to a scratch database, apply and verify there, report, clean up."""
+    started = time.monotonic()
+    data_map = DataMap.load(map_path)
+    ledger = _open_ledger(ledger_location, keyring_path, endpoint_url)
+    day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
+    with _progress(not as_json) as progress:
+        result = drill(snapshot, data_map, ledger, as_of=day, hash_key=_hash_key(ledger),
+                       scratch_db=scratch_db, objects=ObjectStore(endpoint_url=endpoint_url),
+                       snapshot_time=_utc(snapshot_time), progress=progress)
+    replayed = result.replay
+    report = build_report(
+        command="drill", tool_version=__version__, now=dt.datetime.now(dt.UTC),
+        snapshot=result.source, ledger=replayed.ledger, data_map=data_map,
+        entries=replayed.plan.entries, execution=replayed.execution, scan=replayed.scan,
+        as_of=day, snapshot_time=_utc(snapshot_time),
+        duration_seconds=time.monotonic() - started, dating=replayed.dating,
+        drill=result.to_dict(), objects=replayed.objects)
+    _emit(report, report_path, as_json)
+    _residuals(report)
+
+
+@main.command(name="stamp")
+@click.option("--db", required=True, metavar="URL|PATH",
+              help="The live database, just before its backup.")
+@click.option("--ledger", "ledger_location", required=True, envvar="ERASURE_LEDGER",
+              help="Ledger location. [env: ERASURE_LEDGER]")
+@click.option("--keyring", "keyring_path", envvar="ERASURE_KEYRING",
+              type=click.Path(dir_okay=False),
+              help="Keyring file; needed only if the ledger head is not signed yet. "
+                   "[env: ERASURE_KEYRING]")
+@click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL",
+              help="S3/KMS-compatible endpoint. [env: AWS_ENDPOINT_URL]")
+@click.option("--json", "as_json", is_flag=True, help="Print the watermark as JSON.")
+@handle_errors
+def stamp_command(db: str, ledger_location: str, keyring_path: str | None,
+                  endpoint_url: str | None, as_json: bool) -> None:
+    """Write the ledger's signed checkpoint into the database; run just before each backup."""
+    keyring = Keyring.load(keyring_path, endpoint_url=endpoint_url) if keyring_path else None
+    store = open_store(ledger_location, config=StoreConfig(endpoint_url=endpoint_url))
+    mark = stamp(db, Ledger.open(store, keyring), now=dt.datetime.now(dt.UTC))
+    if as_json:
+        click.echo(json.dumps({"snapshot": redact_url(db), **mark.to_dict()}, indent=2))
+    else:
+        click.echo(f"stamped {redact_url(db)}: ledger {mark.origin} at tree size "
+                   f"{mark.tree_size} (root {mark.root_hash[:16]}...), {mark.stamped_at.isoformat()}")
 
 
 @main.command(name="discover")

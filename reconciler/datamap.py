@@ -21,10 +21,13 @@ import yaml
 
 from erasure_ledger import KNOWN_TYPES
 from reconciler.errors import DataMapError
+from reconciler.objectmap import ObjectLocation, parse_objects
 from reconciler.strategies import Strategy, parse_strategy
 
 Action = Literal["delete", "anonymize", "retain"]
 ACTIONS: tuple[Action, ...] = ("delete", "anonymize", "retain")
+OnReference = Literal["refuse", "nullify", "anonymize"]
+ON_REFERENCE: tuple[OnReference, ...] = ("refuse", "nullify", "anonymize")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
 _TYPE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _PURPOSE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
@@ -32,10 +35,17 @@ _PURPOSE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
 @dataclass(frozen=True)
 class Link:
-    """A foreign-key style link from a table to its parent: ``(child_col, parent_col)`` pairs."""
+    """How a table's rows belong to the person of another table's rows.
+
+    ``on`` holds ``(this table's column, other table's column)`` pairs. ``parent`` is the other
+    table. Normally this table references it (``link: {parent: ...}``); with ``reverse`` the
+    other table references this one (``link: {referenced_by: ...}``): a row the person's rows
+    point at, such as an address, which other rows may share.
+    """
 
     parent: str
     on: tuple[tuple[str, str], ...]
+    reverse: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,17 @@ class TableMap:
     columns: tuple[tuple[str, Strategy], ...] = ()  # anonymize / retain: column -> strategy
     retain: Retain | None = None
     key: tuple[str, ...] = ()  # subject: its primary key; others: optional row key
+    # rows of other tables (other people's, unmapped) that reference a row this run deletes:
+    # referencing table -> refuse | nullify (their reference) | anonymize (this row instead)
+    on_reference: tuple[tuple[str, OnReference], ...] = ()
+
+    def reference_policy(self, referencing_table: str) -> OnReference:
+        """What happens when rows of ``referencing_table`` still reference a deleted row.
+
+        Returns:
+            ``refuse`` unless ``on_reference`` says otherwise.
+        """
+        return dict(self.on_reference).get(referencing_table, "refuse")
 
 
 @dataclass(frozen=True)
@@ -89,6 +110,7 @@ class DataMap:
     tables: tuple[TableMap, ...]
     retention: tuple[RetentionRule, ...] = ()
     opt_outs: tuple[OptOutRule, ...] = ()
+    objects: tuple[ObjectLocation, ...] = ()  # object storage, keyed by subject columns
     lines: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -188,7 +210,7 @@ class _Parser:
         if root is None:
             raise DataMapError(f"{self.source}: the data map is empty")
         top = self.mapping(root, "", required={"version", "subject"},
-                           optional={"tables", "retention", "opt_outs"})
+                           optional={"tables", "retention", "opt_outs", "objects"})
         version = self.scalar(top["version"], "version")
         if version != 1:
             raise self.fail(top["version"], "version", "unsupported data map version (expected 1)")
@@ -216,6 +238,7 @@ class _Parser:
             tables=tuple(tables),
             retention=tuple(retention),
             opt_outs=tuple(opt_outs),
+            objects=parse_objects(self, top.get("objects")),
             lines=dict(self.lines),
         )
         self.cross_check(data_map, top)
@@ -334,35 +357,63 @@ class _Parser:
 
     def subject(self, node: _Node) -> TableMap:
         keys = self.mapping(node, "subject", required={"table", "key", "identifiers", "action"},
-                            optional={"columns"})
+                            optional={"columns", "on_reference"})
         action = self.action(keys["action"], "subject.action", ("delete", "anonymize"))
+        on_reference = self.on_reference(keys, "subject")
         table = TableMap(
             name=self.name(keys["table"], "subject.table"),
             action=action,
             match=self.identifiers(keys["identifiers"], "subject.identifiers"),
-            columns=self.columns_for(action, keys, "subject"),
+            columns=self.columns_for(action, keys, "subject", on_reference),
             key=self.names(keys["key"], "subject.key"),
+            on_reference=on_reference,
         )
         self.check_identified_columns_masked(table, keys, "subject")
         return table
 
-    def columns_for(self, action: Action, keys: dict[str, _Node],
-                    path: str) -> tuple[tuple[str, Strategy], ...]:
-        if action == "delete":
+    def columns_for(self, action: Action, keys: dict[str, _Node], path: str,
+                    on_reference: tuple[tuple[str, OnReference], ...] = (),
+                    ) -> tuple[tuple[str, Strategy], ...]:
+        kept_when_referenced = [t for t, choice in on_reference if choice == "anonymize"]
+        if action == "delete" and not kept_when_referenced:
             if "columns" in keys:
                 raise self.fail(keys["columns"], f"{path}.columns",
-                                "columns are only used with anonymize or retain")
+                                "columns are only used with anonymize or retain "
+                                "(or on_reference: anonymize)")
             return ()
         if "columns" not in keys:
+            if action == "delete":
+                where = f"{path}.on_reference.{kept_when_referenced[0]}"
+                raise self.err(self.line_of(where), where,
+                               "'anonymize' keeps referenced rows: it needs columns: "
+                               "(the strategies that mask them)")
             raise self.fail(keys["action"], f"{path}.columns",
                             f"action {action!r} needs the columns to mask")
         return self.columns(keys["columns"], f"{path}.columns")
+
+    def on_reference(self, keys: dict[str, _Node],
+                     path: str) -> tuple[tuple[str, OnReference], ...]:
+        if "on_reference" not in keys:
+            return ()
+        path = f"{path}.on_reference"
+        out: list[tuple[str, OnReference]] = []
+        for table, key_node, value_node in self.pairs(keys["on_reference"], path,
+                                                      key_kind="referencing tables"):
+            if not _NAME.fullmatch(table):
+                raise self.fail(key_node, path, "expected a table name")
+            choice = self.scalar(value_node, f"{path}.{table}")
+            if choice not in ON_REFERENCE:
+                shown = f" {choice!r}" if isinstance(choice, str) and len(choice) <= 40 else ""
+                raise self.fail(value_node, f"{path}.{table}",
+                                f"unknown choice{shown} (expected {', '.join(ON_REFERENCE)})")
+            out.append((table, choice))
+        return tuple(out)
 
     def check_identified_columns_masked(self, table: TableMap, keys: dict[str, _Node],
                                         path: str) -> None:
         # A kept row that still holds the identifier it was found by has not been erased, and
         # would be found again by every later run.
-        if table.action == "delete":
+        if table.action == "delete" and not table.columns:
             return
         masked = {column for column, _ in table.columns}
         for id_type, column in table.match:
@@ -372,22 +423,14 @@ class _Parser:
 
     def table(self, name: str, node: _Node, path: str) -> TableMap:
         keys = self.mapping(node, path, required={"action"},
-                            optional={"link", "match", "columns", "retain", "key"})
+                            optional={"link", "match", "columns", "retain", "key",
+                                      "on_reference"})
         action = self.action(keys["action"], f"{path}.action", ACTIONS)
         if ("link" in keys) == ("match" in keys):
             raise self.fail(node, path, "needs exactly one of 'link' (to a parent table) "
                                         "or 'match' (identifier columns)")
-        link = None
-        if "link" in keys:
-            link_keys = self.mapping(keys["link"], f"{path}.link", required={"parent", "on"},
-                                     optional=set())
-            on = tuple(
-                (self.checked_name(k_node, child, f"{path}.link.on"),
-                 self.name(v_node, f"{path}.link.on.{child}"))
-                for child, k_node, v_node in self.pairs(link_keys["on"], f"{path}.link.on",
-                                                        key_kind="child: parent columns")
-            )
-            link = Link(parent=self.name(link_keys["parent"], f"{path}.link.parent"), on=on)
+        link = self.link(keys["link"], f"{path}.link") if "link" in keys else None
+        on_reference = self.on_reference(keys, path)
         retain = None
         if action == "retain":
             if "retain" not in keys:
@@ -404,12 +447,31 @@ class _Parser:
             action=action,
             link=link,
             match=self.identifiers(keys["match"], f"{path}.match") if "match" in keys else (),
-            columns=self.columns_for(action, keys, path),
+            columns=self.columns_for(action, keys, path, on_reference),
             retain=retain,
             key=self.names(keys["key"], f"{path}.key") if "key" in keys else (),
+            on_reference=on_reference,
         )
         self.check_identified_columns_masked(table, keys, path)
         return table
+
+    def link(self, node: _Node, path: str) -> Link:
+        keys = self.mapping(node, path, required={"on"}, optional={"parent", "referenced_by"})
+        if ("parent" in keys) == ("referenced_by" in keys):
+            raise self.fail(node, path, "needs exactly one of 'parent' (a table these rows "
+                                        "reference) or 'referenced_by' (a table whose rows "
+                                        "reference these)")
+        # on: {child column: parent column}, the referencing table's column first either way
+        on = tuple(
+            (self.checked_name(k_node, child, f"{path}.on"),
+             self.name(v_node, f"{path}.on.{child}"))
+            for child, k_node, v_node in self.pairs(keys["on"], f"{path}.on",
+                                                    key_kind="child: parent columns")
+        )
+        if "parent" in keys:
+            return Link(parent=self.name(keys["parent"], f"{path}.parent"), on=on)
+        return Link(parent=self.name(keys["referenced_by"], f"{path}.referenced_by"),
+                    on=tuple((mine, theirs) for theirs, mine in on), reverse=True)
 
     def checked_name(self, node: _Node, value: str, path: str) -> str:
         if not _NAME.fullmatch(value):
@@ -456,13 +518,15 @@ class _Parser:
             path = f"tables.{table.name}"
             if table.link is None:
                 continue
+            key = f"{path}.link.{'referenced_by' if table.link.reverse else 'parent'}"
             if table.link.parent not in names:
-                raise self.err(self.line_of(f"{path}.link.parent"), f"{path}.link.parent",
+                raise self.err(self.line_of(key), key,
                                f"{table.link.parent!r} is not the subject or a mapped table")
             parent = names[table.link.parent]
             # Kept rows must keep a parent: a deleted parent would orphan them (or, with
-            # ON DELETE CASCADE, delete what the map says to keep).
-            if parent.action == "delete" and table.action != "delete":
+            # ON DELETE CASCADE, delete what the map says to keep). A shared row (reverse
+            # link) is the parent itself; the rows pointing at it are checked at plan time.
+            if parent.action == "delete" and table.action != "delete" and not table.link.reverse:
                 raise self.err(self.line_of(f"{path}.action"), f"{path}.action",
                                f"rows are kept ({table.action}) but their parent "
                                f"{parent.name!r} is deleted; anonymize {parent.name!r} instead")
@@ -472,8 +536,9 @@ class _Parser:
             while current.link is not None:
                 current = names[current.link.parent]
                 if current.name in seen:
-                    raise self.err(self.line_of(f"tables.{table.name}.link.parent"),
-                                   f"tables.{table.name}.link.parent", "links form a cycle")
+                    reverse = table.link is not None and table.link.reverse
+                    key = f"tables.{table.name}.link.{'referenced_by' if reverse else 'parent'}"
+                    raise self.err(self.line_of(key), key, "links form a cycle")
                 seen.add(current.name)
         for index, rule in enumerate(data_map.opt_outs):
             if rule.table not in names:
@@ -490,5 +555,5 @@ class _Parser:
         return DataMapError(f"{self.source}{where}: {path}: {message}")
 
 
-__all__ = ["ACTIONS", "Action", "DataMap", "Link", "OptOutRule", "Retain", "RetentionRule",
-           "TableMap"]
+__all__ = ["ACTIONS", "ON_REFERENCE", "Action", "DataMap", "Link", "OnReference", "OptOutRule",
+           "Retain", "RetentionRule", "TableMap"]

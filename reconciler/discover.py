@@ -3,19 +3,55 @@
 From the subject table it follows foreign keys to every table that reaches the subject
 (children, grandchildren ...), guesses identifier and personal columns from their names and
 types, and adds tables outside that tree that hold identifier-looking columns as ``match``
-tables. Every guess is marked in a comment; the result loads as a valid data map.
+tables. Names are not enough (a column ``address`` may hold e-mail addresses), so it also
+reads a small sample of every string column (the first :data:`SAMPLE_SIZE` non-null values)
+and tests them with ``find_emails``, ``find_phones`` and ``find_ibans``: a column whose
+sampled values are mostly one e-mail address, phone number or IBAN each is guessed to hold
+that identifier. Every guess is marked in a comment, with the counts it rests on (never a
+value); the result loads as a valid data map.
 
-Left out on purpose: no writes to the database (read-only reflection); the CLI writes the file.
+Left out on purpose: no writes to the database (read-only reflection and sampling); the CLI
+writes the file. Partitions and inheriting tables are left to their parent.
 """
 
+# ruff: noqa: S608 - SQL text is built from quoted identifiers
 from __future__ import annotations
 
-import sqlalchemy as sa
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from erasure_ledger import InvalidIdentifierError, find_emails, find_ibans, find_phones, normalize
 from reconciler.errors import DataMapError, SnapshotError, redact_url
 from reconciler.heuristics import identifier_type, looks_personal
 from reconciler.replay import open_snapshot
 from reconciler.schema import ForeignKey, SnapshotSchema, TableSchema, reflect
+
+SAMPLE_SIZE = 50  # non-null values read per string column
+GUESS_SHARE = 0.8  # share of sampled values that must be one identifier of a type
+Samples = Mapping[tuple[str, str], Sequence[str]]  # (table, column) -> distinct sampled values
+
+_FINDERS: dict[str, tuple[Callable[[str], list[str]], str]] = {
+    "email": (find_emails, "e-mail addresses"),
+    "phone": (find_phones, "phone numbers"),
+    "iban": (find_ibans, "IBANs"),
+}
+
+
+@dataclass(frozen=True)
+class ValueGuess:
+    """A column guessed to hold identifiers of ``id_type`` from sampled values."""
+
+    id_type: str
+    matched: int
+    sampled: int
+
+    def comment(self) -> str:
+        """Returns: the YAML comment text (counts only, never a value)."""
+        noun = _FINDERS[self.id_type][1]
+        return f"guess: {self.matched} of {self.sampled} sampled values look like {noun}"
 
 
 def discover(db: str, subject_table: str) -> str:
@@ -32,13 +68,68 @@ def discover(db: str, subject_table: str) -> str:
         try:
             with engine.connect() as conn:
                 schema = reflect(conn)
+                samples = sample_values(conn, schema)
         except sa.exc.SQLAlchemyError:
             raise SnapshotError(f"snapshot {redact_url(db)}: cannot connect") from None
-    return draft(schema, subject_table, source=redact_url(db))
+    return draft(schema, subject_table, source=redact_url(db), samples=samples)
 
 
-def draft(schema: SnapshotSchema, subject_table: str, *, source: str) -> str:
+def sample_values(conn: Connection, schema: SnapshotSchema, *,
+                  limit: int = SAMPLE_SIZE) -> dict[tuple[str, str], list[str]]:
+    """Read up to ``limit`` non-null values of every string column (one query per column).
+
+    Returns:
+        (table, column) -> the distinct values read.
+    """
+    quote = conn.dialect.identifier_preparer.quote
+    out: dict[tuple[str, str], list[str]] = {}
+    for name, table in schema.tables.items():
+        if table.inherits is not None:
+            continue
+        for column, info in table.columns.items():
+            if info.kind != "string":
+                continue
+            rows = conn.execute(sa.text(
+                f"SELECT {quote(column)} FROM {quote(name)} WHERE {quote(column)} IS NOT NULL "
+                "LIMIT :n"), {"n": limit})
+            values = dict.fromkeys(v for (v,) in rows if isinstance(v, str) and v.strip())
+            out[(name, column)] = list(values)
+    return out
+
+
+def value_guess(values: Sequence[str], *, default_region: str = "NL") -> ValueGuess | None:
+    """The identifier type most sampled values are, each on its own, if any.
+
+    Returns:
+        The guess, or None.
+    """
+    if not values:
+        return None
+    for id_type, (finder, _) in _FINDERS.items():
+        matched = sum(1 for value in values if _is_one(id_type, finder, value, default_region))
+        if matched >= GUESS_SHARE * len(values):
+            return ValueGuess(id_type, matched, len(values))
+    return None
+
+
+def _is_one(id_type: str, finder: Callable[..., list[str]], value: str, region: str) -> bool:
+    try:
+        normal = normalize(id_type, value, default_region=region)
+    except InvalidIdentifierError:
+        return False
+    found = finder(value, default_region=region) if id_type == "phone" else finder(value)
+    return found == [normal]
+
+
+def draft(schema: SnapshotSchema, subject_table: str, *, source: str,
+          samples: Samples | None = None) -> str:
     """The draft map for a reflected schema (pure; see :func:`discover`).
+
+    Args:
+        schema: the reflected schema.
+        subject_table: the table with one row per person.
+        source: where the schema came from (a redacted URL), for the header comment.
+        samples: sampled string values (:func:`sample_values`); none: names only.
 
     Raises:
         DataMapError: the subject table does not exist or has no primary key.
@@ -51,67 +142,84 @@ def draft(schema: SnapshotSchema, subject_table: str, *, source: str) -> str:
         raise DataMapError(f"--subject-table: table {subject_table!r} is not in the database")
     if not subject.primary_key:
         raise DataMapError(f"--subject-table: table {subject_table!r} has no primary key")
+    guesses = {key: guess for key, values in (samples or {}).items()
+               if (guess := value_guess(values)) is not None}
     out = [f"# Draft data map written by `reconciler discover` from {source}.",
            "# Every line marked 'guess' needs a person's review (docs/datamap.md).",
            "version: 1", "subject:", f"  table: {subject.name}"]
     key = subject.primary_key
     out.append(f"  key: {key[0]}" if len(key) == 1 else f"  key: [{', '.join(key)}]")
-    ids = _identifiers(subject)
+    ids = _identifiers(subject, guesses)
     out.append("  identifiers:" + ("" if ids else " {}  # guess: none found; add them"))
-    out += [f"    {t}: {c}  # guess: column name" for t, c in ids]
+    out += [f"    {t}: {c}  # {why}" for t, c, why in ids]
     out += ["  action: anonymize  # or delete", "  columns:"]
-    out += _columns(subject, {c for _, c in ids}, indent=4)
+    out += _columns(subject, {c for _, c, _ in ids}, indent=4, guesses=guesses)
     tables: list[str] = []
-    for child, fk, depth in _tree(schema, subject.name):
+    tree = _tree(schema, subject.name)
+    for child, fk, depth in tree:
         table = schema.tables[child]
         on = ", ".join(f"{c}: {p}" for c, p in zip(fk.columns, fk.referred_columns, strict=True))
-        personal = [c for c in table.columns if looks_personal(c) and c not in fk.columns]
+        personal = [c for c in table.columns if c not in fk.columns and (
+            looks_personal(c) or (child, c) in guesses)]
         tables += [f"  {child}:  # references {fk.referred_table} "
                    f"({depth} hop{'s' if depth > 1 else ''} from the subject)",
                    f"    link: {{parent: {fk.referred_table}, on: {{{on}}}}}"]
         if personal:
             tables += ["    action: anonymize  # guess: delete, anonymize or retain", "    columns:"]
-            tables += _columns(table, set(), indent=6, only=personal)
+            tables += _columns(table, set(), indent=6, only=personal, guesses=guesses)
         else:
             tables.append("    action: delete  # guess: no personal-looking columns")
-    linked = {subject.name, *(c for c, _, _ in _tree(schema, subject.name))}
+    linked = {subject.name, *(c for c, _, _ in tree)}
     for name, table in schema.tables.items():
-        matches = [(t, c) for c in table.columns
-                   if name not in linked and (t := identifier_type(c)) is not None
-                   and table.columns[c].kind == "string"]
+        if name in linked or table.inherits is not None:
+            continue
+        matches = _identifiers(table, guesses, by_name_any_type=False)
         if matches:
-            inner = ", ".join(f"{t}: {c}" for t, c in matches)
             tables += [f"  {name}:  # guess: no foreign key to the subject; matched on "
-                       "identifier columns", f"    match: {{{inner}}}",
-                       "    action: delete"]
+                       "identifier columns", "    match:"]
+            tables += [f"      {t}: {c}  # {why}" for t, c, why in matches]
+            tables.append("    action: delete")
     if tables:
         out += ["tables:", *tables]
     return "\n".join(out) + "\n"
 
 
-def _identifiers(table: TableSchema) -> list[tuple[str, str]]:
+def _identifiers(table: TableSchema, guesses: Mapping[tuple[str, str], ValueGuess], *,
+                 by_name_any_type: bool = True) -> list[tuple[str, str, str]]:
+    """(identifier type, column, why) per type, first by name then by sampled values."""
     seen: set[str] = set()
     found = []
     for column, info in table.columns.items():
         id_type = identifier_type(column)
         if id_type and id_type not in seen and column not in table.primary_key and (
-                info.kind == "string" or id_type == "customer_number"):
+                info.kind == "string" or (by_name_any_type and id_type == "customer_number")):
             seen.add(id_type)
-            found.append((id_type, column))
+            found.append((id_type, column, "guess: column name"))
+    named = {c for _, c, _ in found}
+    for column in table.columns:
+        guess = guesses.get((table.name, column))
+        if guess is not None and guess.id_type not in seen and column not in named:
+            seen.add(guess.id_type)
+            found.append((guess.id_type, column, guess.comment()))
     return found
 
 
 def _columns(table: TableSchema, required: set[str], *, indent: int,
-             only: list[str] | None = None) -> list[str]:
+             only: list[str] | None = None,
+             guesses: Mapping[tuple[str, str], ValueGuess] | None = None) -> list[str]:
     pad = " " * indent
+    guesses = guesses or {}
     lines = []
     for column, info in table.columns.items():
         if column in table.primary_key:
             continue
+        guess = guesses.get((table.name, column))
         if column in required or (only is not None and column in only) or (
-                only is None and looks_personal(column)):
+                only is None and (looks_personal(column) or guess is not None)):
             strategy = "year" if info.kind in ("date", "datetime") else "redact"
-            why = "identifier column" if column in required else "guess: looks personal"
+            why = ("identifier column" if column in required
+                   else guess.comment() if guess is not None and not looks_personal(column)
+                   else "guess: looks personal")
             lines.append(f"{pad}{column}: {strategy}  # {why}")
     return lines or [f"{pad}{{}}  # guess: nothing personal found"]
 
@@ -131,4 +239,4 @@ def _tree(schema: SnapshotSchema, root: str) -> list[tuple[str, ForeignKey, int]
     return found
 
 
-__all__ = ["discover", "draft"]
+__all__ = ["SAMPLE_SIZE", "ValueGuess", "discover", "draft", "sample_values", "value_guess"]

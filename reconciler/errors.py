@@ -6,6 +6,7 @@
     +-- DataMapError               2  the data map is invalid (names file:line and key path)
     |                                 or does not fit the snapshot's schema
     +-- SnapshotError              2  the snapshot cannot be reached, read or written
+    +-- ObjectStorageError         2  object storage (S3) failed: missing bucket, access denied
     +-- ResidualDataFound          1  the residual scan found ledger data (carries the report)
 
 A tampered ledger or a wrong keyring met during replay is raised by :mod:`erasure_ledger` as
@@ -44,6 +45,12 @@ class SnapshotError(ReconcileError):
     exit_code = 2
 
 
+class ObjectStorageError(ReconcileError):
+    """Object storage (S3 or compatible) refused or failed; one line naming the bucket."""
+
+    exit_code = 2
+
+
 class ResidualDataFound(ReconcileError):
     """The residual scan found personal data of ledger entries; ``result`` has the findings."""
 
@@ -69,4 +76,5 @@ def redact_url(url: str) -> str:
         return url.split("://", 1)[0] + "://***"
 
 
-__all__ = ["DataMapError", "ReconcileError", "ResidualDataFound", "SnapshotError", "redact_url"]
+__all__ = ["DataMapError", "ObjectStorageError", "ReconcileError", "ResidualDataFound",
+           "SnapshotError", "redact_url"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +26,13 @@ from erasure_ledger import Ledger, OpenedEntry
 from reconciler.datamap import DataMap
 from reconciler.errors import ReconcileError, SnapshotError, redact_url
 from reconciler.executor import Execution, execute
+from reconciler.locations import ObjectPass, ObjectsOutcome, erasure_wanted
+from reconciler.objects import ObjectStore
 from reconciler.planner import Plan, make_plan
+from reconciler.progress import NullProgress, Progress
 from reconciler.scan import ScanResult, scan
 from reconciler.schema import reflect
+from reconciler.watermark import SnapshotDating, date_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +54,8 @@ class ReplayResult:
     plan: Plan
     execution: Execution
     scan: ScanResult | None = None  # the residual scan run after apply (None for plan)
+    dating: SnapshotDating | None = None  # watermark or --snapshot-time (reconciler.watermark)
+    objects: ObjectsOutcome | None = None  # object storage (the map's objects:), if any
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ class VerifyResult:
     ledger: LedgerState
     scan: ScanResult
     schema_fingerprint: str
+    dating: SnapshotDating | None = None
+    objects: ObjectsOutcome | None = None
 
 
 def snapshot_url(db: str) -> str:
@@ -112,7 +120,9 @@ def _sqlite_transactions(engine: Engine) -> None:
 
 
 def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_run: bool,
-           hash_key: bytes, progress: Callable[[str], None] | None = None) -> ReplayResult:
+           hash_key: bytes, progress: Progress | None = None,
+           snapshot_time: dt.datetime | None = None,
+           objects: ObjectStore | None = None) -> ReplayResult:
     """Verify the ledger, then plan (``dry_run``) or apply every entry against the snapshot.
 
     Args:
@@ -122,12 +132,19 @@ def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_ru
         as_of: retention periods are measured to this date (today, not the backup's date).
         dry_run: count only and roll back.
         hash_key: key of the ``hash`` anonymisation strategy.
-        progress: called with a short label before each operation.
+        progress: told about each operation (phase ``plan`` or ``apply``) and each table
+            of the residual scan (phase ``scan``).
+        snapshot_time: when the backup was taken, used only if it has no watermark.
+        objects: the object store for the map's ``objects:`` (default: AWS S3). Every version
+            of the erased subjects' objects is counted (plan) or deleted before the database
+            commits, and listed again after the residual scan.
 
     Raises:
-        erasure_ledger.IntegrityError: the ledger does not verify (exit 3); nothing was read.
+        erasure_ledger.IntegrityError: the ledger does not verify, or the snapshot's watermark
+            is not a checkpoint the ledger extends (exit 3); nothing was changed.
         DataMapError: the map does not fit the snapshot; nothing was changed.
         SnapshotError: the snapshot cannot be reached or a statement failed; rolled back.
+        ObjectStorageError: object storage failed; the database was rolled back.
 
     Returns:
         What was (or would be) changed.
@@ -136,10 +153,21 @@ def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_ru
     plan = make_plan(entries, data_map, as_of=as_of)
     shown = redact_url(db)
     with open_snapshot(db) as engine, _connect(engine, shown) as conn:
+        dating = date_snapshot(conn, ledger, entries, snapshot_time=snapshot_time,
+                               location=shown)
+        observer = progress or NullProgress()
+        observer.phase("plan" if dry_run else "apply", len(plan.ops))
+        stored = _object_pass(data_map, objects, ledger.default_region, entries)
+        outcome = None
         try:
             with conn.begin() as tx:
+                if stored is not None:  # before any change: anonymizing loses the key values
+                    stored.resolve(conn, plan.wanted, plan.retention)
                 execution = execute(conn, plan, data_map, dry_run=dry_run, hash_key=hash_key,
-                                    default_region=ledger.default_region, progress=progress)
+                                    default_region=ledger.default_region,
+                                    progress=observer.step)
+                if stored is not None:
+                    outcome = stored.reconcile(dry_run=dry_run, progress=observer)
                 if dry_run:
                     tx.rollback()
         except ReconcileError:
@@ -147,22 +175,33 @@ def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_ru
         except sa.exc.SQLAlchemyError as exc:
             logger.debug("statement failed", exc_info=True)
             raise SnapshotError(_failed(shown, exc)) from None
+        observer.done()
         residuals = None
         if not dry_run:
-            residuals = _scan(conn, shown, data_map, entries, ledger.default_region)[0]
+            residuals = _scan(conn, shown, data_map, entries, ledger.default_region,
+                              progress=observer)[0]
+            if stored is not None:
+                outcome = stored.check(outcome)
     logger.debug("replayed %d entries (dry_run=%s)", len(plan.entries), dry_run)
     return ReplayResult(snapshot=shown, ledger=state, plan=plan, execution=execution,
-                        scan=residuals)
+                        scan=residuals, dating=dating, objects=outcome)
 
 
-def verify(db: str, data_map: DataMap, ledger: Ledger) -> VerifyResult:
+def verify(db: str, data_map: DataMap, ledger: Ledger, *,
+           snapshot_time: dt.datetime | None = None,
+           progress: Progress | None = None,
+           objects: ObjectStore | None = None) -> VerifyResult:
     """Verify the ledger, then scan the snapshot for any erased person's identifiers.
 
-    Findings are data, not errors: check ``result.scan.clean`` (the CLI exits 1 when not).
+    Findings are data, not errors: check ``result.scan.clean`` and ``result.objects`` (the CLI
+    exits 1 when either has findings). With ``objects`` (the store for the map's
+    ``objects:``), every version left of an erased person's objects is a finding.
 
     Raises:
-        erasure_ledger.IntegrityError: the ledger does not verify (exit 3).
+        erasure_ledger.IntegrityError: the ledger does not verify, or the snapshot's watermark
+            is not a checkpoint the ledger extends (exit 3).
         SnapshotError: the snapshot cannot be reached or read.
+        ObjectStorageError: object storage cannot be listed.
 
     Returns:
         The scan result and what was verified.
@@ -170,9 +209,30 @@ def verify(db: str, data_map: DataMap, ledger: Ledger) -> VerifyResult:
     state, entries = _open_ledger(ledger)
     shown = redact_url(db)
     with open_snapshot(db) as engine, _connect(engine, shown) as conn:
-        result, fingerprint = _scan(conn, shown, data_map, entries, ledger.default_region)
+        dating = date_snapshot(conn, ledger, entries, snapshot_time=snapshot_time,
+                               location=shown)
+        result, fingerprint = _scan(conn, shown, data_map, entries, ledger.default_region,
+                                    progress=progress)
+        outcome = None
+        stored = _object_pass(data_map, objects, ledger.default_region, entries)
+        if stored is not None:
+            try:
+                with conn.begin():
+                    stored.resolve(conn, erasure_wanted(entries))
+            except sa.exc.SQLAlchemyError as exc:
+                raise SnapshotError(f"snapshot {shown}: the residual scan failed: "
+                                    f"{type(exc).__name__}") from None
+            outcome = stored.check()
     return VerifyResult(snapshot=shown, ledger=state, scan=result,
-                        schema_fingerprint=fingerprint)
+                        schema_fingerprint=fingerprint, dating=dating, objects=outcome)
+
+
+def _object_pass(data_map: DataMap, store: ObjectStore | None, region: str,
+                 entries: list[OpenedEntry]) -> ObjectPass | None:
+    if not data_map.objects:
+        return None
+    return ObjectPass(store or ObjectStore(), data_map, region=region,
+                      request_ids={e.meta.seq: e.meta.request_id for e in entries})
 
 
 def _open_ledger(ledger: Ledger) -> tuple[LedgerState, list[OpenedEntry]]:
@@ -183,12 +243,12 @@ def _open_ledger(ledger: Ledger) -> tuple[LedgerState, list[OpenedEntry]]:
 
 
 def _scan(conn: sa.Connection, shown: str, data_map: DataMap, entries: list[OpenedEntry],
-          region: str) -> tuple[ScanResult, str]:
+          region: str, *, progress: Progress | None = None) -> tuple[ScanResult, str]:
     try:
         with conn.begin():
             schema = reflect(conn)
-            return scan(conn, data_map, entries, default_region=region, schema=schema), \
-                schema.fingerprint
+            return scan(conn, data_map, entries, default_region=region, schema=schema,
+                        progress=progress), schema.fingerprint
     except sa.exc.SQLAlchemyError as exc:
         raise SnapshotError(f"snapshot {shown}: the residual scan failed: "
                             f"{type(exc).__name__}") from None

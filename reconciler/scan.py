@@ -6,10 +6,12 @@ Two passes over one connection (read-only):
 1. **Mapped identifier columns** (the subject's ``identifiers`` and every ``match`` column):
    each distinct value is normalised with ``erasure_ledger.normalize`` and looked up among
    the identifiers of the ledger's erasure entries.
-2. **Every other string column** of every table (free text, columns added since the map was
-   written): e-mail addresses, phone numbers and IBANs are extracted with ``find_emails``,
-   ``find_phones`` and ``find_ibans`` (already normalised); the other identifier types are
-   matched as exact tokens from ``candidate_tokens`` (normalised first for ip, kvk and mac).
+2. **Every other string or JSON column** of every table (free text, columns added since the
+   map was written, audit tables a trigger fills): e-mail addresses, phone numbers and IBANs
+   are extracted with ``find_emails``, ``find_phones`` and ``find_ibans`` (already
+   normalised); the other identifier types are matched as exact tokens from
+   ``candidate_tokens`` (normalised first for ip, kvk and mac). Each row is read once: a
+   PostgreSQL table with partitions or inheriting tables is read with ``ONLY``.
 
 A :class:`Finding` names table, column, row key and the entry's sequence number, never the
 value; a row key that could itself be personal data is not shown. Columns that look personal
@@ -39,6 +41,7 @@ from erasure_ledger import (
 from reconciler.datamap import DataMap
 from reconciler.dialects import dialect_for
 from reconciler.heuristics import looks_personal
+from reconciler.progress import NullProgress, Progress
 from reconciler.schema import SnapshotSchema, reflect
 
 _EXTRACTED = frozenset({"email", "phone", "iban"})
@@ -125,7 +128,8 @@ class _Index:
 
 
 def scan(conn: Connection, data_map: DataMap, entries: Sequence[OpenedEntry], *,
-         default_region: str = "NL", schema: SnapshotSchema | None = None) -> ScanResult:
+         default_region: str = "NL", schema: SnapshotSchema | None = None,
+         progress: Progress | None = None) -> ScanResult:
     """Look for every erasure entry's identifiers in the snapshot.
 
     Args:
@@ -134,13 +138,17 @@ def scan(conn: Connection, data_map: DataMap, entries: Sequence[OpenedEntry], *,
         entries: the ledger's opened entries; only erasure entries are looked for.
         default_region: region for phone numbers written without a country code.
         schema: the reflected schema, if the caller has it already.
+        progress: told about each table's pass (phase ``scan``).
 
     Returns:
         The findings (empty when clean), never raising for them.
     """
     scanner = _Scanner(conn, data_map, _Index(entries), default_region, schema or reflect(conn))
+    observer = progress or NullProgress()
+    observer.phase("scan", len(scanner.schema.tables))
     scanner.mapped_columns()
-    scanner.text_columns()
+    scanner.text_columns(observer)
+    observer.done()
     ordered = sorted(scanner.findings.values(),
                      key=lambda f: (f.seq, f.table, f.column, f.row_key or ""))
     return ScanResult(findings=tuple(ordered), columns_scanned=scanner.scanned,
@@ -159,6 +167,9 @@ class _Scanner:
         self.quote = conn.dialect.identifier_preparer.quote
         tables = list(data_map.all_tables())
         self.mapped_ids = {(t.name, c) for t in tables for _, c in t.match}
+        # rows of partitions and inheriting tables are read through their mapped parent
+        self.mapped_ids |= {(child, c) for t, c in self.mapped_ids
+                            for child in schema.descendants(t)}
         self.mapped_all = self.mapped_ids | {(t.name, c) for t in tables for c, _ in t.columns}
         self.mapped_all |= {(t.name, c) for t in tables if t.link for c, _ in t.link.on}
         self.findings: dict[tuple[str, str, str | None, int], Finding] = {}
@@ -210,24 +221,31 @@ class _Scanner:
                 key = self.row_key(table, tuple(row)) if snap.primary_key else None
                 self.add(table, column, key, seqs, "mapped column")
 
-    def text_columns(self) -> None:
+    def text_columns(self, progress: Progress) -> None:
         # rows of deleted tables go as a whole, so their columns need no mapping
         mapped_tables = {t.name for t in self.map.all_tables() if t.action != "delete"}
         for name, snap in self.schema.tables.items():
+            progress.step(f"scan {name}")
             if name in mapped_tables:
                 self.unmapped.extend(f"{name}.{c}" for c in snap.columns
                                      if looks_personal(c) and (name, c) not in self.mapped_all)
             strings = [c for c, info in snap.columns.items()
-                       if info.kind == "string" and (name, c) not in self.mapped_ids]
+                       if info.kind in ("string", "json") and (name, c) not in self.mapped_ids]
             if strings and self.index.by_type:
                 self.scanned += len(strings)
                 self.text_table(name, strings)
 
     def text_table(self, name: str, strings: Sequence[str]) -> None:
-        keys = list(self.schema.tables[name].primary_key)
-        select = ", ".join(self.quote(c) for c in [*keys, *strings])
+        snap = self.schema.tables[name]
+        keys = list(snap.primary_key)
+        select = ", ".join([*(self.quote(c) for c in keys),
+                            *(self.quote(c) if snap.columns[c].kind == "string"
+                              else self.dialect.cast_text(self.quote(c)) for c in strings)])
+        # each row once: a partition's or inheriting table's rows are read from that table
+        table = self.quote(name)
+        source = self.dialect.only(table) if self.schema.descendants(name) else table
         result = self.conn.execution_options(stream_results=True).execute(
-            sa.text(f"SELECT {select} FROM {self.quote(name)}"))
+            sa.text(f"SELECT {select} FROM {source}"))
         for row in result:
             key: str | None = None
             for column, value in zip(strings, row[len(keys):], strict=True):

@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-TypeKind = Literal["string", "integer", "numeric", "date", "datetime", "boolean", "other"]
+TypeKind = Literal["string", "integer", "numeric", "date", "datetime", "boolean", "json", "other"]
 
 STRATEGY_NAMES = ("null", "fixed", "redact", "hash", "year")
 HASH_PREFIX = "h:"

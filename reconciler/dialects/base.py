@@ -62,5 +62,38 @@ class DefaultDialect:
         """Returns: a value read by :meth:`distinct_values` as Python data."""
         return value
 
+    def transaction_settings(self) -> list[str]:
+        """Statements run first in the reconciler's transaction (settings local to it).
+
+        Returns:
+            SQL statements.
+        """
+        return []
+
+    def only(self, table: str) -> str:
+        """``table`` in a FROM clause, without the rows of tables that inherit from it.
+
+        Returns:
+            SQL text.
+        """
+        return table
+
+    def inheritance_sql(self) -> str | None:
+        """A query giving ``(child, parent)`` table pairs, or None without inheritance.
+
+        Returns:
+            SQL text or None.
+        """
+        return None
+
+    def triggers_sql(self) -> str | None:
+        """A query giving ``(trigger, table, event)`` rows (event: INSERT, UPDATE, DELETE, or
+        the trigger's CREATE statement), or None when triggers cannot be listed.
+
+        Returns:
+            SQL text or None.
+        """
+        return None
+
 
 __all__ = ["DefaultDialect"]

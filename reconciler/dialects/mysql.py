@@ -1,4 +1,5 @@
-"""MariaDB / MySQL: CONCAT(), binary comparison against case-insensitive collations."""
+"""MariaDB / MySQL: CONCAT(), binary comparison against case-insensitive collations, in UTF-8
+whatever the column's character set (a latin1 column's ``Müller`` must match too)."""
 
 from __future__ import annotations
 
@@ -25,9 +26,12 @@ class MySQLDialect(DefaultDialect):
         """Returns: SQL text.
 
         The default collations ignore case and trailing spaces ('AbC' = 'abc '); a staged
-        value must match only the exact spelling it was read as.
+        value must match only the exact spelling it was read as. Staged values are UTF-8, so
+        the column is compared as UTF-8 bytes: a latin1 column's bytes differ from the same
+        text in UTF-8. The plain ``=`` in front keeps an index on the column usable; exact
+        equality implies it.
         """
-        return f"{column} = BINARY {staged}"
+        return f"({column} = {staged} AND BINARY CONVERT({column} USING utf8mb4) = BINARY {staged})"
 
     def concat(self, parts: Sequence[str]) -> str:
         """Returns: SQL text."""
@@ -39,8 +43,14 @@ class MySQLDialect(DefaultDialect):
         return f"CAST({day} AS DATETIME)" if datetime else day
 
     def distinct_values(self, column: str) -> str:
-        """Returns: SQL text; binary so 'Jan' and 'jan' stay two values."""
-        return f"DISTINCT BINARY {column}"
+        """Returns: SQL text; binary so 'Jan' and 'jan' stay two values, UTF-8 whatever the
+        column's character set."""
+        return f"DISTINCT BINARY CONVERT({column} USING utf8mb4)"
+
+    def triggers_sql(self) -> str:
+        """Returns: SQL text."""
+        return ("SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, EVENT_MANIPULATION "
+                "FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()")
 
     def decode_value(self, value: object) -> object:
         """Returns: text for the binary strings :meth:`distinct_values` yields."""

@@ -10,5 +10,9 @@ from reconciler.dialects.base import DefaultDialect
 class SQLiteDialect(DefaultDialect):
     name: ClassVar[str] = "sqlite"
 
+    def triggers_sql(self) -> str:
+        """Returns: SQL text; SQLite keeps only each trigger's CREATE statement."""
+        return "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'"
+
 
 __all__ = ["SQLiteDialect"]

@@ -27,7 +27,7 @@ def test_every_error_class_has_its_exit_code() -> None:
     codes = {cls.__name__: cls.exit_code for cls in vars(errors).values()
              if isinstance(cls, type) and issubclass(cls, errors.ReconcileError)}
     assert codes == {"ReconcileError": 2, "DataMapError": 2, "SnapshotError": 2,
-                     "ResidualDataFound": 1}
+                     "ObjectStorageError": 2, "ResidualDataFound": 1}
 
 
 def test_redact_url_hides_the_password() -> None:
@@ -61,7 +61,12 @@ def test_data_found_for_an_entry_effective_before_the_backup_is_production_incom
 def test_dialects_differ_only_where_needed() -> None:
     sqlite, pg, maria = dialect_for("sqlite"), dialect_for("postgresql"), dialect_for("mariadb")
     assert sqlite.exact_eq("t.c", "m.raw") == "t.c = m.raw"
-    assert maria.exact_eq("t.c", "m.raw") == "t.c = BINARY m.raw"
+    # UTF-8 bytes whatever the column's character set (a latin1 'Müller' must match too)
+    assert maria.exact_eq("t.c", "m.raw") == (
+        "(t.c = m.raw AND BINARY CONVERT(t.c USING utf8mb4) = BINARY m.raw)")
+    assert maria.distinct_values("t.c") == "DISTINCT BINARY CONVERT(t.c USING utf8mb4)"
+    assert pg.only("t") == "ONLY t"
+    assert sqlite.only("t") == "t"
     assert pg.year_trunc("t.d", datetime=False) == "CAST(date_trunc('year', t.d) AS DATE)"
     assert maria.year_trunc("t.d", datetime=False) == "MAKEDATE(YEAR(t.d), 1)"
     assert sqlite.year_trunc("t.d", datetime=False) == "(substr(t.d, 1, 4) || '-01-01')"

@@ -192,8 +192,12 @@ def test_discover_writes_a_draft_map_that_loads(sqlite_shop: str, tmp_path: Path
     data_map = DataMap.load(out)
     assert data_map.subject.match == (("email", "email"), ("phone", "phone"),
                                       ("customer_number", "cust_no"))
-    # newsletter.address holds e-mail addresses, but its name does not say so: not guessed
-    assert {t.name for t in data_map.tables} == {"orders", "invoices", "order_lines"}
+    # newsletter.address holds e-mail addresses: its name does not say so, its values do
+    assert {t.name for t in data_map.tables} == {"orders", "invoices", "order_lines",
+                                                 "newsletter"}
+    assert data_map.table("newsletter").match == (("email", "address"),)
+    assert ("      email: address  # guess: 3 of 3 sampled values look like e-mail addresses\n"
+            in out.read_text())
     assert data_map.table("order_lines").link is not None
     assert "# guess:" in out.read_text()
 

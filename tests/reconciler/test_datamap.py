@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.datamap import DataMap
+from reconciler.datamap import DataMap, Link
 from reconciler.errors import DataMapError
 from reconciler.strategies import Fixed, Hash, Null, Redact, Year
 from tests.reconciler.conftest import SHOP_MAP
@@ -71,8 +71,8 @@ def test_a_missing_file_is_a_data_map_error(tmp_path: Path) -> None:
                      "datamap.yaml:1: version: unsupported data map version (expected 1)",
                      id="version"),
         pytest.param(MINIMAL + "colour: blue\n",
-                     "datamap.yaml:7: colour: unknown key (expected one of: opt_outs, "
-                     "retention, subject, tables, version)", id="unknown-top-key"),
+                     "datamap.yaml:7: colour: unknown key (expected one of: objects, "
+                     "opt_outs, retention, subject, tables, version)", id="unknown-top-key"),
         pytest.param(MINIMAL.replace("  key: id\n", ""),
                      "datamap.yaml:3: subject.key: required key is missing", id="no-key"),
         pytest.param(MINIMAL.replace("{email: email}", "{e-mail: email}"),
@@ -145,3 +145,59 @@ def test_where_names_the_line_of_the_closest_key() -> None:
         "datamap.yaml:21: tables.orders.columns.shipping_address")
     assert data_map.where("tables.orders.columns.nope") == (
         "datamap.yaml:20: tables.orders.columns.nope")
+
+
+REFERENCES = MINIMAL + """\
+tables:
+  rentals:
+    link: {parent: customers, on: {customer_id: id}}
+    action: delete
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(REFERENCES + "    on_reference: {payments: cascade}\n",
+                     "datamap.yaml:11: tables.rentals.on_reference.payments: unknown choice "
+                     "'cascade' (expected refuse, nullify, anonymize)", id="unknown-choice"),
+        pytest.param(REFERENCES + "    on_reference: {payments: nullify, notes: anonymize}\n",
+                     "datamap.yaml:11: tables.rentals.on_reference.notes: 'anonymize' keeps "
+                     "referenced rows: it needs columns: (the strategies that mask them)",
+                     id="anonymize-without-columns"),
+        pytest.param(REFERENCES + "    on_reference: {payments: nullify}\n"
+                     "    columns: {film: redact}\n",
+                     "datamap.yaml:12: tables.rentals.columns: columns are only used with "
+                     "anonymize or retain (or on_reference: anonymize)", id="columns-on-delete"),
+        pytest.param(REFERENCES + "    on_reference: {1payments: nullify}\n",
+                     "datamap.yaml:11: tables.rentals.on_reference: expected a table name",
+                     id="not-a-table-name"),
+        pytest.param(MINIMAL + "tables:\n  addresses:\n    link: {parent: customers, "
+                     "referenced_by: customers, on: {address_id: id}}\n    action: delete\n",
+                     "datamap.yaml:9: tables.addresses.link: needs exactly one of 'parent' (a "
+                     "table these rows reference) or 'referenced_by' (a table whose rows "
+                     "reference these)", id="parent-and-referenced-by"),
+        pytest.param(MINIMAL + "tables:\n  addresses:\n    link: {referenced_by: shops, "
+                     "on: {address_id: id}}\n    action: delete\n",
+                     "datamap.yaml:9: tables.addresses.link.referenced_by: 'shops' is not the "
+                     "subject or a mapped table", id="referenced-by-unknown"),
+    ],
+)
+def test_invalid_reference_choices_name_line_and_key_path(text: str, message: str) -> None:
+    with pytest.raises(DataMapError) as excinfo:
+        DataMap.from_text(text)
+    assert str(excinfo.value) == message
+
+
+def test_reference_choices_and_shared_rows_load() -> None:
+    data_map = DataMap.from_text(REFERENCES + "    on_reference: {payments: nullify, notes: "
+                                 "anonymize}\n    columns: {film: redact}\n  addresses:\n"
+                                 "    link: {referenced_by: customers, on: {address_id: id}}\n"
+                                 "    action: delete\n")
+    rentals = data_map.table("rentals")
+    assert rentals.on_reference == (("payments", "nullify"), ("notes", "anonymize"))
+    assert [rentals.reference_policy(t) for t in ("payments", "notes", "reviews")] == [
+        "nullify", "anonymize", "refuse"]
+    # on: {child column: parent column}; kept as (this table's column, the other's)
+    assert data_map.table("addresses").link == Link("customers", (("id", "address_id"),),
+                                                    reverse=True)

@@ -229,8 +229,9 @@ def test_unmapped_rows_that_reference_deleted_rows_stop_the_run(
         run(db_url, make_ledger(ERASE_JAN), DELETE_ORDERS)
     assert str(excinfo.value) == (
         "datamap.yaml:19: tables.orders.action: 1 row(s) of 'payments' reference 'orders' rows "
-        "this run deletes (payments(order_id) -> orders); map 'payments' (link it to 'orders') "
-        "or anonymize 'orders' instead; nothing was changed")
+        "this run deletes (payments(order_id) -> orders); add on_reference: {payments: nullify "
+        "or anonymize} to tables.orders, or map 'payments' (link it to 'orders'); nothing was "
+        "changed")
     assert dump(db_url) == before
 
 

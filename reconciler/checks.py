@@ -1,0 +1,245 @@
+"""Plan-time checks: the map against the snapshot's schema, and references against its data.
+
+Everything here runs before the first change, and raises :class:`DataMapError` (exit 2,
+nothing changed) naming ``file:line: key.path``:
+
+- schema drift: a mapped table or column the snapshot lacks is noted and skipped; a missing
+  subject table or key, or a missing ``retain.after`` column, stops the run;
+- every strategy against the column's type, length, NOT NULL and UNIQUE, on the table and on
+  each of its partitions or inheriting tables (which may carry constraints the parent lacks);
+- a strategy on a foreign-key column must write NULL (any other value points nowhere);
+- ``ON DELETE CASCADE`` from a kept table into a table the run deletes from;
+- after staging, against the data: rows the map leaves at ``on_reference: refuse`` that
+  reference rows the run deletes, and rows referencing a column the run anonymizes.
+
+It also words the warnings about triggers on the tables the run changes.
+
+Left out on purpose: no changes; statements come from :mod:`reconciler.statements`.
+"""
+
+# ruff: noqa: S608 - SQL text is built from quoted identifiers; every value is a bound parameter
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Sequence
+
+from reconciler.datamap import TableMap
+from reconciler.errors import DataMapError
+from reconciler.ops import AnonymizeRows, DeleteRows, Op, Reference
+from reconciler.planner import link_depth
+from reconciler.references import Refusal, table_path
+from reconciler.schema import SnapshotSchema
+from reconciler.statements import Context, Sql, Statements
+from reconciler.strategies import SetFakeFromKey, SetValue, Strategy
+
+Scope = Callable[[str, Sql], str]  # SQL: the row (alias) is in scope
+
+
+class Checks:
+    def __init__(self, ctx: Context, st: Statements) -> None:
+        self.ctx = ctx
+        self.st = st
+        self.map = ctx.map
+        self.drift: list[str] = []
+
+    def note(self, path: str, what: str) -> None:
+        self.drift.append(f"{path}: {what} not in this snapshot")
+
+    # -- the map against the schema --------------------------------------------------------------
+
+    def schema(self) -> None:
+        """Check the map against the reflected schema; fill ``ctx.usable`` and friends.
+
+        Raises:
+            DataMapError: the map cannot work on this snapshot.
+        """
+        subject = self.map.subject
+        snap = self.ctx.schema.tables.get(subject.name)
+        if snap is None:
+            raise DataMapError(f"{self.map.where('subject.table')}: table {subject.name!r} "
+                               "is not in this snapshot")
+        for column in subject.key:
+            if column not in snap.columns:
+                raise DataMapError(f"{self.map.where('subject.key')}: column {column!r} is not "
+                                   f"in table {subject.name!r} of this snapshot")
+        for rule in self.map.retention:
+            if rule.column not in snap.columns:
+                raise DataMapError(f"{self.map.where('retention')}: column {rule.column!r} is "
+                                   f"not in table {subject.name!r} of this snapshot")
+        # parents before children, whatever the order in the map
+        for table in sorted(self.map.all_tables(), key=lambda t: link_depth(self.map, t)):
+            self.table(table)
+
+    def table(self, table: TableMap) -> None:
+        path = table_path(self.map, table.name)
+        snap = self.ctx.schema.tables.get(table.name)
+        if snap is None:
+            self.note(path, f"table {table.name!r}")
+            return
+        if table.link is not None:
+            parent = self.ctx.usable.get(table.link.parent)
+            if parent is None:
+                key = "referenced_by" if table.link.reverse else "parent"
+                self.note(f"{path}.link.{key}", f"{key.replace('_', ' ')} table "
+                                                f"{table.link.parent!r}")
+                return
+            missing = [c for c, p in table.link.on
+                       if c not in snap.columns or p not in parent.columns]
+            if missing:
+                self.note(f"{path}.link.on", f"column {missing[0]!r}")
+                return
+        present = [(t, c) for t, c in table.match if c in snap.columns]
+        for _, column in table.match:
+            if column not in snap.columns:
+                self.note(f"{path}.match" if table.link is None and table is not self.map.subject
+                          else f"{path}.identifiers", f"column {column!r}")
+        if table.match and not present:
+            return
+        if table.retain is not None and table.retain.after not in snap.columns:
+            raise DataMapError(f"{self.map.where(f'{path}.retain.after')}: column "
+                               f"{table.retain.after!r} is not in this snapshot")
+        self.ctx.keys[table.name] = table.key or snap.primary_key
+        for column, strategy in table.columns:
+            if column not in snap.columns:
+                self.note(f"{path}.columns.{column}", f"column {column!r}")
+                continue
+            self.strategy(table, column, strategy)
+        self.ctx.usable[table.name] = snap
+
+    def strategy(self, table: TableMap, column: str, strategy: Strategy) -> None:
+        where = self.map.where(f"{table_path(self.map, table.name)}.columns.{column}")
+        schema = self.ctx.schema
+        assignment = None
+        # a partition or inheriting table may be stricter than its parent (NOT NULL, UNIQUE)
+        for name in (table.name, *schema.descendants(table.name)):
+            info = schema.tables[name].columns.get(column)
+            if info is None:
+                continue
+            try:
+                found = strategy.assignment(info)
+            except ValueError as exc:
+                inside = "" if name == table.name else (f" in {name!r}, which inherits from "
+                                                        f"{table.name!r},")
+                raise DataMapError(f"{where}: {exc}{inside} in this snapshot") from None
+            assignment = assignment or found
+        if isinstance(assignment, SetFakeFromKey) and not self.ctx.keys[table.name]:
+            raise DataMapError(f"{where}: distinct fake values need a primary key (add key: "
+                               "to the table)")
+        if assignment != SetValue(None):
+            for fk in schema.tables[table.name].foreign_keys:
+                if column in fk.columns:
+                    ref = Reference(fk.table, fk.columns, fk.referred_columns)
+                    raise DataMapError(
+                        f"{where}: column {column!r} is in the foreign key "
+                        f"{ref.describe(fk.referred_table)}: only NULL keeps it valid, any "
+                        "other value would point nowhere; use the null strategy")
+        assert assignment is not None
+        self.ctx.assignments[(table.name, column)] = assignment
+
+    def cascades(self, ops: Sequence[Op]) -> None:
+        """Refuse ``ON DELETE CASCADE`` from kept rows into rows the run deletes.
+
+        Raises:
+            DataMapError: such a foreign key exists.
+        """
+        deleted = {op.table for op in ops if isinstance(op, DeleteRows)}
+        kept = {t.name for t in self.map.all_tables() if t.action != "delete"}
+        for fk in (fk for t in self.ctx.usable.values() for fk in t.foreign_keys):
+            if fk.referred_table in deleted and fk.table in kept and fk.ondelete == "CASCADE":
+                path = table_path(self.map, fk.table)
+                raise DataMapError(
+                    f"{self.map.where(path)}: foreign key {fk.table}({', '.join(fk.columns)}) "
+                    f"-> {fk.referred_table} ON DELETE CASCADE would delete kept rows when "
+                    f"{fk.referred_table!r} rows are deleted; refusing")
+
+    # -- references against the data (after staging) ---------------------------------------------
+
+    def refusals(self, refusals: Iterable[Refusal]) -> None:
+        """Refuse the run if a row the run keeps references a row it deletes, where the map
+        leaves that reference at ``on_reference: refuse``.
+
+        Raises:
+            DataMapError: names the table, the foreign key and the count; nothing changed.
+        """
+        for refusal in refusals:
+            op, ref = refusal.op, refusal.reference
+            blocked = self.count_referencing(ref, op.table, functools.partial(self.st.deleted, op))
+            if blocked:
+                path = table_path(self.map, op.table)
+                also = "" if self.ctx.mapped(ref.table) else (
+                    f", or map {ref.table!r} (link it to {op.table!r})")
+                raise DataMapError(
+                    f"{self.map.where(op.path)}: {blocked} row(s) of {ref.table!r} reference "
+                    f"{op.table!r} rows this run deletes ({ref.describe(op.table)}); add "
+                    f"on_reference: {{{ref.table}: nullify or anonymize}} to {path}{also}; "
+                    "nothing was changed")
+
+    def referenced_columns(self, ops: Sequence[Op]) -> None:
+        """Refuse anonymizing a column other kept rows reference through a foreign key.
+
+        Raises:
+            DataMapError: names the column, the foreign key and the count; nothing changed.
+        """
+        for op in ops:
+            if not isinstance(op, AnonymizeRows):
+                continue
+            changed = {c for c, _ in op.columns if (op.table, c) in self.ctx.assignments}
+            table = self.map.table(op.table)
+            for fk in self.ctx.schema.referencing(op.table):
+                hit = [c for c in fk.referred_columns if c in changed]
+                if not hit:
+                    continue
+                ref = Reference(fk.table, fk.columns, fk.referred_columns)
+
+                def scope(row: str, sql: Sql, op: AnonymizeRows = op,
+                          table: TableMap = table) -> str:
+                    return (f"({self.st.person(table, row, op.group, sql)} AND "
+                            f"{self.st.anonymize_scope(op, row, sql)})")
+
+                blocked = self.count_referencing(ref, op.table, scope)
+                if blocked:
+                    raise DataMapError(
+                        f"{self.map.where(f'{op.path}.{hit[0]}')}: {blocked} row(s) of "
+                        f"{ref.table!r} reference column {hit[0]!r} of {op.table!r} rows this "
+                        f"run anonymizes ({ref.describe(op.table)}); they would point nowhere; "
+                        "nothing was changed")
+
+    def count_referencing(self, ref: Reference, table: str, scope: Scope) -> int:
+        """Rows of ``ref.table`` the run keeps that reference rows of ``table`` in ``scope``."""
+        sql = Sql()
+        alias = self.st.alias()
+        on = self.st.pairs_eq(alias, ref.referred_columns, "c", ref.columns)
+        inner = scope(alias, sql)
+        released = self.st.released(ref, "c", sql)
+        query = (f"SELECT COUNT(*) FROM {self.ctx.quote(ref.table)} c WHERE EXISTS (SELECT 1 "
+                 f"FROM {self.ctx.quote(table)} {alias} WHERE {on} AND {inner})")
+        if released:
+            query += f" AND NOT ({released})"
+        return int(self.ctx.conn.execute(sql.text(query)).scalar_one())
+
+
+def trigger_warnings(schema: SnapshotSchema, changes: Iterable[tuple[str, str]]) -> list[str]:
+    """Warnings for triggers that fire on what the run changes.
+
+    Args:
+        schema: the reflected schema (with its triggers).
+        changes: ``(table, "UPDATE" | "DELETE")`` for every operation that changed rows.
+
+    Returns:
+        One line per trigger and event, naming trigger and table (never data).
+    """
+    events: dict[str, set[str]] = {}
+    for table, event in changes:
+        for name in (table, *schema.descendants(table)):
+            events.setdefault(name, set()).add(event)
+    out = []
+    for trigger in schema.triggers:
+        for event in trigger.events:
+            if event in events.get(trigger.table, ()):
+                out.append(f"trigger {trigger.name!r} on {trigger.table!r} fires on {event}: "
+                           "what it writes is not in the plan; the residual scan after apply "
+                           "covers it")
+    return out
+
+
+__all__ = ["Checks", "trigger_warnings"]

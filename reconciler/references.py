@@ -1,0 +1,193 @@
+"""Rows that reference what a run deletes: the map's ``on_reference`` choices become operations.
+
+A declared foreign key (enforced or not: SQLite often does not enforce them) from a row the
+run keeps into a row it deletes would leave an orphan. Per referencing table the map chooses
+(``on_reference`` on the referenced table, docs/datamap.md):
+
+- ``refuse`` (the default): the executor counts such rows before any change and refuses the
+  run if there are any (:class:`Refusal`);
+- ``nullify``: a :class:`~reconciler.ops.NullifyReferences` sets the referencing columns to
+  NULL just before the delete (refused here when a column is NOT NULL);
+- ``anonymize``: the delete skips rows still referenced by a kept row, and an
+  :class:`~reconciler.ops.AnonymizeRows` with ``kept_for`` masks those rows instead.
+
+This module also orders the operations: children before parents, so every statement still
+finds its rows through the map's links; tables matched on identifiers alone and related to
+no other mapped table run last, after anything a trigger may have copied into them.
+
+Left out on purpose: no SQL, no database access; the schema is plain data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from reconciler.datamap import DataMap, TableMap
+from reconciler.errors import DataMapError
+from reconciler.ops import AnonymizeRows, DeleteRows, NullifyReferences, Op, Reference
+from reconciler.schema import SnapshotSchema, TableSchema
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A reference the map leaves at ``refuse``: rows holding it must not exist."""
+
+    op: DeleteRows
+    reference: Reference
+
+
+@dataclass(frozen=True)
+class Expanded:
+    ops: tuple[Op, ...]
+    refusals: tuple[Refusal, ...]
+    drift: tuple[str, ...]  # on_reference entries naming no foreign key of this snapshot
+
+
+def table_path(data_map: DataMap, table: str) -> str:
+    """Returns: ``subject`` or ``tables.<name>``, the map key of ``table``."""
+    return "subject" if table == data_map.subject.name else f"tables.{table}"
+
+
+def expand(ops: Sequence[Op], data_map: DataMap, schema: SnapshotSchema) -> Expanded:
+    """Apply the map's ``on_reference`` choices to every delete in ``ops``.
+
+    Raises:
+        DataMapError: ``nullify`` of a NOT NULL column, or ``anonymize`` choices that form a
+            cycle (rows that would keep each other).
+
+    Returns:
+        The operations (nullify before its delete, the kept rows' anonymisation after it),
+        the references to check before any change, and drift notes.
+    """
+    out: list[Op] = []
+    refusals: list[Refusal] = []
+    drift: set[str] = set()
+    deleted = {op.table for op in ops if isinstance(op, DeleteRows)}
+    _check_cycles(data_map, schema, deleted)
+    for op in ops:
+        if not isinstance(op, DeleteRows):
+            out.append(op)
+            continue
+        table = data_map.table(op.table)
+        path = table_path(data_map, table.name)
+        references = [Reference(fk.table, fk.columns, fk.referred_columns)
+                      for fk in schema.referencing(table.name)]
+        for other, _ in table.on_reference:
+            if not any(ref.table == other for ref in references):
+                drift.add(f"{path}.on_reference.{other}: foreign key from {other!r} to "
+                          f"{table.name!r} not in this snapshot")
+        keep = tuple(r for r in references if table.reference_policy(r.table) == "anonymize")
+        delete = DeleteRows(op.table, op.group, op.path, op.date_filter, keep_referenced=keep)
+        for ref in references:
+            choice = table.reference_policy(ref.table)
+            if choice == "nullify":
+                _check_nullable(data_map, schema, table, ref)
+                out.append(NullifyReferences(ref.table, op.group,
+                                             f"{path}.on_reference.{ref.table}", ref, delete))
+            elif choice == "refuse" and ref.table in schema.tables:
+                refusals.append(Refusal(delete, ref))
+        out.append(delete)
+        if keep:
+            out.append(AnonymizeRows(op.table, op.group, f"{path}.on_reference", table.columns,
+                                     op.date_filter, kept_for=delete))
+    return Expanded(ops=tuple(out), refusals=tuple(refusals), drift=tuple(sorted(drift)))
+
+
+def _check_nullable(data_map: DataMap, schema: SnapshotSchema, table: TableMap,
+                    ref: Reference) -> None:
+    for name in (ref.table, *schema.descendants(ref.table)):
+        for column in ref.columns:
+            info = schema.tables[name].columns.get(column)
+            if info is not None and not info.nullable:
+                where = data_map.where(f"{table_path(data_map, table.name)}.on_reference."
+                                       f"{ref.table}")
+                inside = "" if name == ref.table else f" of {name!r}"
+                raise DataMapError(
+                    f"{where}: cannot nullify {ref.describe(table.name)}: column {column!r}"
+                    f"{inside} is NOT NULL in this snapshot")
+
+
+def _check_cycles(data_map: DataMap, schema: SnapshotSchema, deleted: set[str]) -> None:
+    # T keeps its rows for C (anonymize) while C's rows may in turn be kept for D ...: each
+    # condition nests the next, so a cycle has no answer.
+    keeps: dict[str, list[str]] = {}
+    for name in deleted:
+        table = data_map.table(name)
+        keeps[name] = sorted({fk.table for fk in schema.referencing(name)
+                              if table.reference_policy(fk.table) == "anonymize"})
+
+    def visit(name: str, trail: list[str]) -> None:
+        for other in keeps.get(name, []):
+            if other in trail:
+                cycle = [*trail[trail.index(other):], other]
+                where = data_map.where(f"{table_path(data_map, cycle[0])}.on_reference."
+                                       f"{cycle[1]}")
+                raise DataMapError(f"{where}: 'anonymize' choices form a cycle "
+                                   f"({' -> '.join(cycle)}); use nullify for one of them")
+            visit(other, [*trail, other])
+
+    for name in sorted(keeps):
+        visit(name, [name])
+
+
+def table_order(data_map: DataMap, usable: Mapping[str, TableSchema]) -> dict[str, int]:
+    """Rank of each usable mapped table: a table referenced (by link or foreign key) by
+    another gets a higher rank, so children run first. Tables matched on identifiers that
+    no other mapped table references or is referenced by come last.
+
+    Returns:
+        Table name -> rank (1 = first).
+    """
+    edges: dict[str, set[str]] = {name: set() for name in usable}  # child -> parents
+    for name in usable:
+        table = data_map.table(name)
+        if table.link is not None and table.link.parent in edges:
+            if table.link.reverse:
+                edges[table.link.parent].add(name)
+            else:
+                edges[name].add(table.link.parent)
+        for fk in usable[name].foreign_keys:
+            if fk.referred_table in edges and fk.referred_table != name:
+                edges[name].add(fk.referred_table)
+    order: dict[str, int] = {}
+    visiting: set[str] = set()
+
+    def depth(name: str) -> int:
+        # depth = longest chain of tables referencing ``name``; children get lower ranks
+        if name in order:
+            return order[name]
+        if name in visiting:
+            return 0
+        visiting.add(name)
+        children = [c for c, parents in edges.items() if name in parents]
+        order[name] = 1 + max((depth(c) for c in children), default=0)
+        visiting.discard(name)
+        return order[name]
+
+    for name in usable:
+        depth(name)
+    last = max(order.values(), default=0) + 1
+    for name in usable:
+        table = data_map.table(name)
+        related = edges[name] or any(name in parents for parents in edges.values())
+        if table is not data_map.subject and table.link is None and not related:
+            order[name] = last
+    return order
+
+
+def sort_ops(ops: Sequence[Op], order: Mapping[str, int]) -> list[Op]:
+    """``ops`` by table rank, keeping their order within a rank (a nullify runs with the
+    table its references point at, just before that table's delete).
+
+    Returns:
+        The sorted operations.
+    """
+    def rank(op: Op) -> int:
+        table = op.target.table if isinstance(op, NullifyReferences) else op.table
+        return order.get(table, 0)
+
+    return sorted(ops, key=rank)
+
+
+__all__ = ["Expanded", "Refusal", "expand", "sort_ops", "table_order", "table_path"]

@@ -1,0 +1,243 @@
+"""Staging: who the ledger's people are in this snapshot, read once into temporary tables.
+
+- ``rc_tmp_match``: for every identifier column (the subject's ``identifiers`` and every
+  ``match`` column) the distinct values are read once, normalised in Python with
+  ``erasure_ledger.normalize`` and the exact spellings whose normal form is a ledger
+  identifier are kept, with the entry's sequence number.
+- ``rc_tmp_subject``: subject keys, resolved from it with one ``INSERT ... SELECT`` join (plus
+  one per retention rule).
+- ``rc_tmp_shared<n>``: per table with a ``referenced_by`` link (a row the person's rows point
+  at, such as an address), the referenced values of each group, flagged ``shared`` when a row
+  outside the group (a shop, another customer, an unmapped table) references the row too.
+  Staged before any change, because the person's own rows may lose the reference later.
+- ``rc_tmp_hash``: ``old -> HMAC`` pairs of the ``hash`` strategy, per operation.
+
+Left out on purpose: no checks and no changes to the snapshot's own tables.
+"""
+
+# ruff: noqa: S608 - SQL text is built from quoted identifiers; every value is a bound parameter
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import sqlalchemy as sa
+
+from erasure_ledger import InvalidIdentifierError, normalize
+from reconciler.datamap import TableMap
+from reconciler.ops import AnonymizeRows, Op
+from reconciler.planner import Plan, link_depth
+from reconciler.schema import TableSchema
+from reconciler.statements import HASHES, MATCH, SUBJECT, Context, Sql, Statements, date_param
+from reconciler.strategies import SetHash, hash_value, is_hashed
+
+Wanted = dict[tuple[str, str], list[tuple[str, int]]]
+
+
+class Staging:
+    def __init__(self, ctx: Context, st: Statements, plan: Plan, *, hash_key: bytes,
+                 region: str) -> None:
+        self.ctx = ctx
+        self.st = st
+        self.plan = plan
+        self.hash_key = hash_key
+        self.region = region
+        self.q = ctx.quote
+        self.wanted: Wanted = {}
+        for item in plan.wanted:
+            self.wanted.setdefault((item.id_type, item.value), []).append((item.group, item.seq))
+
+    def temp(self, name: str, columns: Sequence[tuple[str, str]]) -> None:
+        self.ctx.conn.execute(sa.text(self.ctx.dialect.drop_temp_table(name)))
+        self.ctx.conn.execute(sa.text(self.ctx.dialect.create_temp_table(name, columns)))
+
+    def compile_type(self, snap: TableSchema, column: str) -> str:
+        try:
+            return str(snap.types[column].compile(dialect=self.ctx.conn.dialect))
+        except sa.exc.CompileError:
+            return "TEXT"
+
+    # -- identifiers and subjects ----------------------------------------------------------------
+
+    def stage(self, groups: Iterable[str]) -> None:
+        """Create and fill the staging tables (see the module docstring)."""
+        text = "TEXT"
+        self.temp(MATCH, [("grp", "VARCHAR(100)"), ("src", "VARCHAR(100)"),
+                          ("tbl", "VARCHAR(128)"), ("col", "VARCHAR(128)"), ("raw", text)])
+        self.temp(HASHES, [("tbl", "VARCHAR(128)"), ("col", "VARCHAR(128)"), ("old", text),
+                           ("new", text)])
+        subject = self.ctx.map.subject
+        snap = self.ctx.usable[subject.name]
+        key_types = [(f"k{i}", self.compile_type(snap, col)) for i, col in enumerate(subject.key)]
+        self.temp(SUBJECT, [("grp", "VARCHAR(100)"), ("src", "VARCHAR(100)"), *key_types])
+        for table in self.ctx.map.all_tables():
+            if table.name in self.ctx.usable:
+                self.stage_matches(table)
+        keys = ", ".join(f"s.{self.q(c)}" for c in subject.key)
+        knames = ", ".join(f"k{i}" for i in range(len(subject.key)))
+        sql = Sql()
+        on = self.st.match_condition(subject, "s", "m", sql)
+        if on:
+            self.ctx.conn.execute(sql.text(
+                f"INSERT INTO {SUBJECT} (grp, src, {knames}) SELECT DISTINCT m.grp, m.src, "
+                f"{keys} FROM {self.q(subject.name)} s JOIN {MATCH} m ON {on}"))
+        for cut in self.plan.retention:
+            sql = Sql()
+            info = snap.columns[cut.column]
+            cutoff = sql.bind(*date_param(cut.cutoff, info.kind))
+            src = sql.bind(f"retention:{cut.name}")
+            self.ctx.conn.execute(sql.text(
+                f"INSERT INTO {SUBJECT} (grp, src, {knames}) SELECT DISTINCT 'erase', {src}, "
+                f"{keys} FROM {self.q(subject.name)} s "
+                f"WHERE s.{self.q(cut.column)} < {cutoff}"))
+        self.stage_shared(sorted(set(groups)))
+
+    def subject_counts(self) -> tuple[tuple[str, int], ...]:
+        """Returns: staged subjects per source (ledger seq or ``retention:<rule>``)."""
+        rows = self.ctx.conn.execute(sa.text(f"SELECT src, COUNT(*) FROM {SUBJECT} GROUP BY src"))
+        return tuple((str(s), int(n)) for s, n in rows)
+
+    def stage_matches(self, table: TableMap, *, again: bool = False) -> None:
+        """Stage the exact spellings of ledger identifiers in ``table``'s identifier columns.
+
+        ``again``: replace what was staged for the table (after a trigger may have written
+        to it).
+        """
+        if again:
+            self.ctx.conn.execute(sa.text(f"DELETE FROM {MATCH} WHERE tbl = :tbl"),
+                                  {"tbl": table.name})
+        rows: list[dict[str, object]] = []
+        for id_type, column in table.match:
+            if column in self.ctx.usable[table.name].columns:
+                rows.extend(self.match_column(table.name, id_type, column))
+        if rows:
+            self.ctx.conn.execute(sa.text(f"INSERT INTO {MATCH} (grp, src, tbl, col, raw) "
+                                          "VALUES (:grp, :src, :tbl, :col, :raw)"), rows)
+
+    def match_column(self, table: str, id_type: str, column: str) -> list[dict[str, object]]:
+        if id_type not in {t for t, _ in self.wanted}:
+            return []
+        dialect = self.ctx.dialect
+        sql = (f"SELECT {dialect.distinct_values(self.q(column))} FROM "
+               f"{self.q(table)} WHERE {self.q(column)} IS NOT NULL")
+        out: list[dict[str, object]] = []
+        for (raw,) in self.ctx.conn.execute(sa.text(sql)):
+            value = dialect.decode_value(raw)
+            if value is None:
+                continue
+            text = value if isinstance(value, str) else str(value)
+            try:
+                normal = normalize(id_type, text, default_region=self.region)
+            except InvalidIdentifierError:
+                continue  # not a valid identifier of this type, so no ledger identifier
+            for group, seq in self.wanted.get((id_type, normal), ()):
+                out.append({"grp": group, "src": str(seq), "tbl": table, "col": column,
+                            "raw": text})
+        return out
+
+    # -- shared rows (referenced_by links) -------------------------------------------------------
+
+    def stage_shared(self, groups: Sequence[str]) -> None:
+        data_map = self.ctx.map
+        shared = [t for t in data_map.tables
+                  if t.name in self.ctx.usable and t.link is not None and t.link.reverse]
+        for index, table in enumerate(sorted(shared, key=lambda t: link_depth(data_map, t))):
+            assert table.link is not None
+            name = f"rc_tmp_shared{index}"
+            snap = self.ctx.usable[table.name]
+            values = [(f"v{i}", self.compile_type(snap, mine))
+                      for i, (mine, _) in enumerate(table.link.on)]
+            self.temp(name, [("grp", "VARCHAR(100)"), ("src", "VARCHAR(100)"),
+                             ("shared", "INTEGER"), *values])
+            owner = data_map.table(table.link.parent)
+            names = ", ".join(v for v, _ in values)
+            for group in groups:
+                sql = Sql()
+                joins, src = self.st.joins(owner, "o", group, sql)
+                theirs = ", ".join(f"o.{self.q(c)}" for _, c in table.link.on)
+                present = " AND ".join(f"o.{self.q(c)} IS NOT NULL" for _, c in table.link.on)
+                self.ctx.conn.execute(sql.text(
+                    f"INSERT INTO {name} (grp, src, shared, {names}) SELECT DISTINCT "
+                    f"{sql.bind(group)}, {src}, 0, {theirs} FROM {self.q(owner.name)} o{joins} "
+                    f"WHERE {present}"))
+                self.mark_shared(table, name, group)
+            self.ctx.shared[table.name] = name
+
+    def mark_shared(self, table: TableMap, staged: str, group: str) -> None:
+        """Flag staged rows that a row outside ``group`` references too."""
+        assert table.link is not None
+        sql = Sql()
+        q = self.q
+        this = self.st.staged_key(table, "t", staged)
+        outside: list[str] = []
+        owner = self.ctx.map.table(table.link.parent)
+        on = " AND ".join(self.st.key_eq(table.name, mine, f"o.{q(theirs)}", f"{staged}.v{i}")
+                          for i, (mine, theirs) in enumerate(table.link.on))
+        outside.append(f"EXISTS (SELECT 1 FROM {q(owner.name)} o WHERE {on} AND NOT "
+                       f"{self.st.person(owner, 'o', group, sql)})")
+        for fk in self.ctx.schema.referencing(table.name):
+            mapped = self.ctx.mapped(fk.table)
+            inside = ""
+            if mapped is not None and fk.table != table.name and self.st.resolvable(mapped):
+                inside = f" AND NOT {self.st.person(mapped, 'c', group, sql)}"
+            join = self.st.pairs_eq("c", fk.columns, "t", fk.referred_columns)
+            outside.append(f"EXISTS (SELECT 1 FROM {q(table.name)} t JOIN {q(fk.table)} c ON "
+                           f"{join} WHERE {this}{inside})")
+        self.ctx.conn.execute(sql.text(
+            f"UPDATE {staged} SET shared = 1 WHERE grp = {sql.bind(group)} AND "
+            f"({' OR '.join(outside)})"))
+
+    def shared_counts(self, ops: Sequence[Op]) -> list[tuple[str, str, int,
+                                                              tuple[tuple[str, int], ...]]]:
+        """Rows kept because they are shared, per table and group with an operation there.
+
+        Returns:
+            ``(table, group, rows, rows per source)`` tuples.
+        """
+        out = []
+        for table_name, staged in self.ctx.shared.items():
+            table = self.ctx.map.table(table_name)
+            for group in sorted({op.group for op in ops if op.table == table_name}):
+                sql = Sql()
+                on = self.st.staged_key(table, "t", "x")
+                cond = f"x.grp = {sql.bind(group)} AND x.shared = 1 AND {on}"
+                rows = int(self.ctx.conn.execute(sql.text(
+                    f"SELECT COUNT(*) FROM {self.q(table_name)} t WHERE EXISTS "
+                    f"(SELECT 1 FROM {staged} x WHERE {cond})")).scalar_one())
+                if not rows:
+                    continue
+                by_source = self.ctx.conn.execute(sql.text(
+                    f"SELECT x.src, COUNT(*) FROM {self.q(table_name)} t JOIN {staged} x "
+                    f"ON {cond} GROUP BY x.src"))
+                out.append((table_name, group, rows,
+                            tuple((str(s), int(n)) for s, n in by_source)))
+        return out
+
+    # -- hash strategy ---------------------------------------------------------------------------
+
+    def stage_hashes(self, op: AnonymizeRows) -> None:
+        """Stage ``old -> HMAC`` for the distinct values ``op`` hashes."""
+        table = self.ctx.map.table(op.table)
+        rows: list[dict[str, object]] = []
+        dialect = self.ctx.dialect
+        for column, _ in op.columns:
+            assignment = self.ctx.assignments.get((op.table, column))
+            if not isinstance(assignment, SetHash):
+                continue
+            sql = Sql()
+            target = self.q(op.table)
+            person = self.st.person(table, target, op.group, sql)
+            scope = self.st.anonymize_scope(op, target, sql)
+            expr = f"{target}.{self.q(column)}"
+            query = (f"SELECT {dialect.distinct_values(expr)} FROM {target} "
+                     f"WHERE {expr} IS NOT NULL AND {person} AND {scope}")
+            for (raw,) in self.ctx.conn.execute(sql.text(query)):
+                value = dialect.decode_value(raw)
+                if isinstance(value, str) and not is_hashed(value):
+                    rows.append({"tbl": op.table, "col": column, "old": value,
+                                 "new": hash_value(self.hash_key, value, assignment.length)})
+        if rows:
+            self.ctx.conn.execute(sa.text(f"INSERT INTO {HASHES} (tbl, col, old, new) "
+                                          "VALUES (:tbl, :col, :old, :new)"), rows)
+
+
+__all__ = ["Staging"]

@@ -1,0 +1,365 @@
+"""SQL text for the executor: which rows an operation touches, what it writes, how to count.
+
+Everything here builds text with bound parameters; nothing is executed. One :class:`Context`
+holds what the checks learnt about the snapshot (usable tables, strategies' assignments, row
+keys, staged shared tables), and :class:`Statements` turns operations into SQL through the
+dialect:
+
+- ``person(table, row, group)``: the row belongs to a person of ``group``, through the map's
+  links down to the staging tables (``rc_tmp_subject``, ``rc_tmp_match``, ``rc_tmp_shared*``);
+- ``scope(op, row)``: the rest of an operation's condition (date filter, "would change",
+  rows kept because another kept row references them, ...);
+- ``released(table, row, reference)``: the row will no longer hold ``reference`` after the
+  run (it is deleted, or an anonymisation nulls the reference), so the row it points at may go.
+
+Left out on purpose: no execution, no checks, no staging (see :mod:`reconciler.executor`).
+"""
+
+# ruff: noqa: S608 - SQL text is built from quoted identifiers; every value is a bound parameter
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from reconciler.datamap import DataMap, TableMap
+from reconciler.dialects import DefaultDialect, dialect_for
+from reconciler.ops import (
+    AnonymizeRows,
+    DateFilter,
+    DeleteRows,
+    NullifyReferences,
+    Op,
+    Reference,
+    SetColumns,
+)
+from reconciler.schema import SnapshotSchema, TableSchema
+from reconciler.strategies import Assignment, SetFakeFromKey, SetHash, SetValue, SetYear
+
+MATCH, SUBJECT, HASHES = "rc_tmp_match", "rc_tmp_subject", "rc_tmp_hash"
+
+
+class Sql:
+    """SQL text plus its bound parameters."""
+
+    def __init__(self) -> None:
+        self.params: list[sa.BindParameter[Any]] = []
+
+    def bind(self, value: object, type_: sa.types.TypeEngine[Any] | None = None) -> str:
+        name = f"p{len(self.params)}"
+        self.params.append(sa.bindparam(name, value, type_=type_))
+        return f":{name}"
+
+    def text(self, sql: str) -> sa.TextClause:
+        # A counting query reuses the WHERE part of a statement and drops its SET clauses.
+        used = set(re.findall(r":(p[0-9]+)\b", sql))
+        return sa.text(sql).bindparams(*(p for p in self.params if p.key in used))
+
+
+@dataclass
+class Context:
+    """What one run knows about the snapshot; filled by the checks and the staging."""
+
+    conn: Connection
+    map: DataMap
+    schema: SnapshotSchema
+    dialect: DefaultDialect
+    quote: Callable[[str], str]
+    usable: dict[str, TableSchema] = field(default_factory=dict)
+    assignments: dict[tuple[str, str], Assignment] = field(default_factory=dict)
+    keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    shared: dict[str, str] = field(default_factory=dict)  # reverse-linked table -> staging
+    ops: tuple[Op, ...] = ()
+
+    @classmethod
+    def open(cls, conn: Connection, data_map: DataMap, schema: SnapshotSchema) -> Context:
+        """Returns: a context for ``conn`` with nothing checked yet."""
+        return cls(conn=conn, map=data_map, schema=schema,
+                   dialect=dialect_for(conn.dialect.name),
+                   quote=conn.dialect.identifier_preparer.quote)
+
+    def mapped(self, table: str) -> TableMap | None:
+        """Returns: the usable mapped table ``table``, or None."""
+        if table not in self.usable:
+            return None
+        return self.map.table(table)
+
+
+class Statements:
+    """Builds the SQL of one run (see the module docstring)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.q = ctx.quote
+        self.dialect = ctx.dialect
+        self.aliases = 0
+
+    def alias(self) -> str:
+        self.aliases += 1
+        return f"t{self.aliases}"
+
+    # -- columns and comparisons -------------------------------------------------------------
+
+    def col(self, row: str, table: str, column: str) -> str:
+        expr = f"{row}.{self.q(column)}"
+        if self.ctx.usable[table].columns[column].kind != "string":
+            return self.dialect.cast_text(expr)
+        return expr
+
+    def key_eq(self, table: str, column: str, expr: str, staged: str) -> str:
+        """``expr`` (``table.column``) equals a value staged from the same column."""
+        info = self.ctx.schema.tables[table].columns.get(column)
+        if info is not None and info.kind == "string":
+            return self.dialect.exact_eq(expr, staged)
+        return f"{expr} = {staged}"
+
+    def pairs_eq(self, left: str, left_cols: tuple[str, ...], right: str,
+                 right_cols: tuple[str, ...]) -> str:
+        return " AND ".join(f"{left}.{self.q(a)} = {right}.{self.q(b)}"
+                            for a, b in zip(left_cols, right_cols, strict=True))
+
+    def match_condition(self, table: TableMap, row: str, m: str, sql: Sql) -> str:
+        parts = [f"({m}.col = {sql.bind(column)} AND "
+                 f"{self.dialect.exact_eq(self.col(row, table.name, column), f'{m}.raw')})"
+                 for _, column in table.match if column in self.ctx.usable[table.name].columns]
+        if not parts:
+            return ""
+        return f"{m}.tbl = {sql.bind(table.name)} AND ({' OR '.join(parts)})"
+
+    # -- who a row belongs to --------------------------------------------------------------------
+
+    def resolvable(self, table: TableMap) -> bool:
+        """True when :meth:`person` can be built: no shared table on the way is unstaged."""
+        while table.link is not None:
+            if table.link.reverse:
+                return table.name in self.ctx.shared
+            table = self.ctx.map.table(table.link.parent)
+        return True
+
+    def staged_key(self, table: TableMap, row: str, staged: str) -> str:
+        if table is self.ctx.map.subject:
+            return " AND ".join(self.key_eq(table.name, c, f"{row}.{self.q(c)}", f"{staged}.k{i}")
+                                for i, c in enumerate(table.key))
+        assert table.link is not None
+        return " AND ".join(self.key_eq(table.name, mine, f"{row}.{self.q(mine)}",
+                                        f"{staged}.v{i}")
+                            for i, (mine, _) in enumerate(table.link.on))
+
+    def person(self, table: TableMap, row: str, group: str, sql: Sql) -> str:
+        """SQL: the row ``row`` of ``table`` belongs to a person of ``group``."""
+        if table is self.ctx.map.subject:
+            return (f"EXISTS (SELECT 1 FROM {SUBJECT} r WHERE r.grp = {sql.bind(group)} "
+                    f"AND {self.staged_key(table, row, 'r')})")
+        if table.link is None:
+            return (f"EXISTS (SELECT 1 FROM {MATCH} m WHERE m.grp = {sql.bind(group)} AND "
+                    f"{self.match_condition(table, row, 'm', sql)})")
+        if table.link.reverse:
+            staged = self.ctx.shared[table.name]
+            return (f"EXISTS (SELECT 1 FROM {staged} x WHERE x.grp = {sql.bind(group)} AND "
+                    f"x.shared = 0 AND {self.staged_key(table, row, 'x')})")
+        parent = self.ctx.map.table(table.link.parent)
+        alias = self.alias()
+        on = " AND ".join(f"{alias}.{self.q(p)} = {row}.{self.q(c)}" for c, p in table.link.on)
+        return (f"EXISTS (SELECT 1 FROM {self.q(parent.name)} {alias} WHERE {on} AND "
+                f"{self.person(parent, alias, group, sql)})")
+
+    def joins(self, table: TableMap, row: str, group: str, sql: Sql) -> tuple[str, str]:
+        """SQL: JOIN clauses from ``row`` up to the staging table, and the source column."""
+        if table is self.ctx.map.subject:
+            return (f" JOIN {SUBJECT} r ON r.grp = {sql.bind(group)} AND "
+                    f"{self.staged_key(table, row, 'r')}", "r.src")
+        if table.link is None:
+            cond = self.match_condition(table, row, "m", sql)
+            return f" JOIN {MATCH} m ON m.grp = {sql.bind(group)} AND {cond}", "m.src"
+        if table.link.reverse:
+            staged = self.ctx.shared[table.name]
+            return (f" JOIN {staged} x ON x.grp = {sql.bind(group)} AND x.shared = 0 AND "
+                    f"{self.staged_key(table, row, 'x')}", "x.src")
+        parent = self.ctx.map.table(table.link.parent)
+        alias = self.alias()
+        on = " AND ".join(f"{alias}.{self.q(p)} = {row}.{self.q(c)}" for c, p in table.link.on)
+        rest, src = self.joins(parent, alias, group, sql)
+        return f" JOIN {self.q(parent.name)} {alias} ON {on}{rest}", src
+
+    # -- what happens to a row -------------------------------------------------------------------
+
+    def date_filter(self, table: str, row: str, flt: DateFilter | None, sql: Sql) -> str:
+        if flt is None:
+            return "1 = 1"
+        column = f"{row}.{self.q(flt.column)}"
+        kind = self.ctx.usable[table].columns[flt.column].kind
+        cutoff = sql.bind(*date_param(flt.cutoff, kind))
+        if flt.expired:
+            return f"{column} < {cutoff}"
+        return f"({column} IS NULL OR {column} >= {cutoff})"
+
+    def new_value(self, table: str, row: str, column: str, assignment: Assignment,
+                  sql: Sql) -> str:
+        expr = f"{row}.{self.q(column)}"
+        if isinstance(assignment, SetValue):
+            return sql.bind(assignment.value, self.ctx.usable[table].types[column])
+        if isinstance(assignment, SetYear):
+            return self.dialect.year_trunc(expr, datetime=assignment.datetime)
+        if isinstance(assignment, SetFakeFromKey):
+            keys = [self.dialect.cast_text(f"{row}.{self.q(k)}") for k in self.ctx.keys[table]]
+            parts = [sql.bind(assignment.prefix)]
+            for index, key in enumerate(keys):
+                parts.extend([sql.bind("-")] if index else [])
+                parts.append(key)
+            parts.append(sql.bind(assignment.suffix))
+            return self.dialect.concat(parts)
+        eq = self.dialect.exact_eq(expr, "h.old")
+        return (f"COALESCE((SELECT h.new FROM {HASHES} h WHERE h.tbl = {sql.bind(table)} AND "
+                f"h.col = {sql.bind(column)} AND {eq}), {expr})")
+
+    def changed(self, table: str, row: str, column: str, assignment: Assignment,
+                sql: Sql) -> str:
+        expr = f"{row}.{self.q(column)}"
+        if isinstance(assignment, SetValue) and assignment.value is None:
+            return f"{expr} IS NOT NULL"
+        if isinstance(assignment, SetHash):
+            eq = self.dialect.exact_eq(expr, "h.old")
+            return (f"EXISTS (SELECT 1 FROM {HASHES} h WHERE h.tbl = {sql.bind(table)} AND "
+                    f"h.col = {sql.bind(column)} AND {eq})")
+        new = self.new_value(table, row, column, assignment, sql)
+        return f"({expr} IS NOT NULL AND {expr} <> {new})"
+
+    def kept_by_reference(self, refs: tuple[Reference, ...], table: str, row: str,
+                          sql: Sql) -> str:
+        """SQL: a row the run keeps still references ``row`` through one of ``refs``."""
+        parts = []
+        for ref in refs:
+            alias = self.alias()
+            on = self.pairs_eq(alias, ref.columns, row, ref.referred_columns)
+            released = self.released(ref, alias, sql)
+            parts.append(f"EXISTS (SELECT 1 FROM {self.q(ref.table)} {alias} WHERE {on}"
+                         + (f" AND NOT ({released}))" if released else ")"))
+        return f"({' OR '.join(parts)})" if parts else "1 = 0"
+
+    def deleted(self, op: DeleteRows, row: str, sql: Sql) -> str:
+        """SQL: ``op`` deletes the row ``row`` of its table."""
+        table = self.ctx.map.table(op.table)
+        return f"({self.person(table, row, op.group, sql)} AND {self.scope(op, row, sql)[0]})"
+
+    def released(self, ref: Reference, row: str, sql: Sql) -> str:
+        """SQL: after the run, the row ``row`` of ``ref.table`` no longer holds ``ref`` (it
+        is deleted, or anonymized with NULL in every column of the reference); "" if never."""
+        parts: list[str] = []
+        for op in self.ctx.ops:
+            if op.table != ref.table:
+                continue
+            if isinstance(op, DeleteRows):
+                parts.append(self.deleted(op, row, sql))
+            elif isinstance(op, AnonymizeRows) and all(
+                    self.ctx.assignments.get((op.table, c)) == SetValue(None)
+                    for c in ref.columns):
+                table = self.ctx.map.table(op.table)
+                where = self.anonymize_scope(op, row, sql)
+                parts.append(f"({self.person(table, row, op.group, sql)} AND {where})")
+        return " OR ".join(parts)
+
+    def anonymize_scope(self, op: AnonymizeRows, row: str, sql: Sql) -> str:
+        """SQL: the rows ``op`` anonymizes, whether or not a column would change."""
+        where = self.date_filter(op.table, row, op.date_filter, sql)
+        if op.kept_for is not None:
+            where += " AND " + self.kept_by_reference(op.kept_for.keep_referenced, op.table,
+                                                      row, sql)
+        return where
+
+    def scope(self, op: Op, row: str, sql: Sql) -> tuple[str, list[str]]:
+        """The WHERE condition (without the person link) and the SET clauses of ``op``."""
+        table = op.table
+        if isinstance(op, DeleteRows):
+            where = self.date_filter(table, row, op.date_filter, sql)
+            if op.keep_referenced:
+                where += " AND NOT " + self.kept_by_reference(op.keep_referenced, table, row,
+                                                              sql)
+            return where, []
+        if isinstance(op, NullifyReferences):
+            released = self.released(op.reference, row, sql)
+            sets = [f"{self.q(c)} = NULL" for c in op.reference.columns]
+            return (f"NOT ({released})" if released else "1 = 1"), sets
+        if isinstance(op, SetColumns):
+            sets, changed = [], []
+            for column, value in op.values:
+                if column not in self.ctx.usable[table].columns:
+                    continue
+                expr = f"{row}.{self.q(column)}"
+                bound = sql.bind(value, self.ctx.usable[table].types[column])
+                sets.append(f"{self.q(column)} = {bound}")
+                changed.append(f"{expr} IS NOT NULL" if value is None
+                               else f"({expr} IS NULL OR {expr} <> {bound})")
+            return f"({' OR '.join(changed) or '1 = 0'})", sets
+        sets, changed = [], []
+        for column, _ in op.columns:
+            assignment = self.ctx.assignments.get((table, column))
+            if assignment is None:
+                continue
+            new = self.new_value(table, row, column, assignment, sql)
+            expr = f"{row}.{self.q(column)}"
+            keep_null = not (isinstance(assignment, SetValue) and assignment.value is None)
+            sets.append(f"{self.q(column)} = CASE WHEN {expr} IS NULL THEN NULL ELSE {new} END"
+                        if keep_null else f"{self.q(column)} = NULL")
+            changed.append(self.changed(table, row, column, assignment, sql))
+        where = self.anonymize_scope(op, row, sql)
+        return f"{where} AND ({' OR '.join(changed) or '1 = 0'})", sets
+
+    # -- whole statements ------------------------------------------------------------------------
+
+    def membership(self, op: Op, row: str, sql: Sql) -> str:
+        """SQL: ``row`` is one of the rows ``op`` is about (before its scope)."""
+        if isinstance(op, NullifyReferences):
+            target = op.target
+            alias = self.alias()
+            on = self.pairs_eq(alias, op.reference.referred_columns, row, op.reference.columns)
+            return (f"EXISTS (SELECT 1 FROM {self.q(target.table)} {alias} WHERE {on} AND "
+                    f"{self.deleted(target, alias, sql)})")
+        return self.person(self.ctx.map.table(op.table), row, op.group, sql)
+
+    def count(self, op: Op) -> sa.TextClause:
+        """The grouped query counting ``op``'s rows per source (ledger seq or retention rule)."""
+        sql = Sql()
+        if isinstance(op, NullifyReferences):
+            # attributed to the entries whose rows the references point at
+            target = op.target
+            alias = self.alias()
+            on = self.pairs_eq(alias, op.reference.referred_columns, "t0", op.reference.columns)
+            rest, src = self.joins(self.ctx.map.table(target.table), alias, target.group, sql)
+            joins = f" JOIN {self.q(target.table)} {alias} ON {on}{rest}"
+            target_where, _ = self.scope(target, alias, sql)
+            where = f"{target_where} AND {self.scope(op, 't0', sql)[0]}"
+            return sql.text(f"SELECT {src}, COUNT(*) FROM {self.q(op.table)} t0{joins} "
+                            f"WHERE {where} GROUP BY {src}")
+        joins, src = self.joins(self.ctx.map.table(op.table), "t0", op.group, sql)
+        where, _ = self.scope(op, "t0", sql)
+        return sql.text(f"SELECT {src}, COUNT(*) FROM {self.q(op.table)} t0{joins} "
+                        f"WHERE {where} GROUP BY {src}")
+
+    def statement(self, op: Op, *, dry_run: bool) -> sa.TextClause | None:
+        """The one statement of ``op`` (a ``COUNT(*)`` in a dry run); None if it sets nothing."""
+        target = self.q(op.table)
+        sql = Sql()
+        person = self.membership(op, target, sql)
+        where, sets = self.scope(op, target, sql)
+        if dry_run:
+            return sql.text(f"SELECT COUNT(*) FROM {target} WHERE {person} AND {where}")
+        if isinstance(op, DeleteRows):
+            return sql.text(f"DELETE FROM {target} WHERE {person} AND {where}")
+        if not sets:
+            return None
+        return sql.text(f"UPDATE {target} SET {', '.join(sets)} WHERE {person} AND {where}")
+
+
+def date_param(day: dt.date, kind: str) -> tuple[object, sa.types.TypeEngine[Any]]:
+    """Returns: ``day`` as a bound value of the column's kind."""
+    if kind == "datetime":
+        return dt.datetime(day.year, day.month, day.day), sa.DateTime()
+    return day, sa.Date()
+
+
+__all__ = ["HASHES", "MATCH", "SUBJECT", "Context", "Sql", "Statements", "date_param"]
