@@ -97,8 +97,22 @@ def main() -> None:
         "privacy/.")
     run("erasure-ledger", "init", "--origin", "ambianze.example/erasures",
         "--public-key-out", "privacy/erasures.pub", cwd=out)
+    with sqlite3.connect(live) as con:  # someone on the newsletter list
+        subscribed = {row[0] for row in con.execute("SELECT lower(address) FROM newsletter")}
+    october = next(p for p in people[30:] if p.email.lower() in subscribed)
+    say("One request from October is already in the ledger. Production handled it with a "
+        "hand-written script that blanked the customer record but forgot the newsletter list:")
+    run("erasure-ledger", "append", "--request-id", "DSR-2026-030", "--kind", "erasure",
+        "--email", october.email, "--customer-number", october.cust_no,
+        "--received", "2026-10-13", "--effective", "2026-10-20", cwd=out)
+    with sqlite3.connect(live) as con:
+        con.execute("UPDATE customers SET name='-', email='erased-31@shop.invalid', phone=NULL, "
+                    "street=NULL, iban=NULL, cust_no='X-31', username=NULL WHERE id = ?", (october.id,))
 
     banner("2. Tuesday 02:00: the nightly backup")
+    say("The pre-backup hook stamps the database with the ledger's signed checkpoint, so a "
+        "restore knows exactly which requests it predates:")
+    run("reconciler", "stamp", "--db", str(live), cwd=out)
     run("erasure-ledger", "checkpoint", "--out", "backups/ledger-at-backup.txt", show=0, cwd=out)
     backup(live, out / "backups" / "tuesday.db")
     say("The backup is a copy of the whole database; it cannot be edited afterwards.")
@@ -130,6 +144,7 @@ def main() -> None:
     say("Ops carry the requests out in the live database (here with the same tool):")
     run("reconciler", "apply", "--db", str(live), "--map", "datamap.yaml", "--as-of", "2026-11-19",
         cwd=out, only=("rows changed", "residual findings"))
+    erased.append(october)
     emails = [p.email.lower() for p in erased]
     print(f"\n  erased customers still in the live database: {count_present(live, emails)} of {len(erased)}")
 
@@ -137,10 +152,14 @@ def main() -> None:
     live.unlink()
     shutil.copy(out / "backups" / "tuesday.db", restored)
     print(f"\n  erased customers back in the restored database: {count_present(restored, emails)} of {len(erased)}")
-    say("Every one of them is back: e-mail, address, IBAN, orders, newsletter subscription. Before "
-        "anyone uses the restored database, ops check it against the ledger:")
-    run("reconciler", "verify", "--db", str(restored), "--map", "datamap.yaml", expect=1, show=12,
-        cwd=out, only=("ledger:", "entry ", "residual findings"))
+    say("The seven people erased after the backup are back in full: e-mail, address, IBAN, "
+        "orders, newsletter subscription. Before anyone uses the restored database, ops check "
+        "it against the ledger:")
+    run("reconciler", "verify", "--db", str(restored), "--map", "datamap.yaml", expect=1, show=14,
+        cwd=out, only=("dated by", "entry 1 ", "production erasure incomplete", "residual findings"))
+    say("Entry 0 was carried out in production before the backup, yet the backup still holds "
+        "the person's newsletter subscription: the report flags it as 'production erasure "
+        "incomplete' (the live erasure missed something), not just as restored data.")
 
     banner("5. Reconcile: plan, apply, verify")
     say("The plan is a dry run: what apply would change, per request and table. Invoices stay "
