@@ -13,7 +13,10 @@ import functools
 import gc
 import json
 import logging
+import os
+import re
 import sys
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,7 +83,7 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except LedgerError as exc:
             if debug:
-                raise
+                traceback.print_exc()  # the cause chain too; the exit code stays the contract's
             fail(str(exc), exc.exit_code)
         except click.exceptions.Abort:
             fail("aborted; nothing was changed")
@@ -88,7 +91,7 @@ def handle_errors(func: F) -> F:
             raise
         except Exception as exc:
             if debug:
-                raise
+                traceback.print_exc()
             # The message of an unexpected exception could quote data; print only its type.
             fail(f"internal error ({type(exc).__name__}); rerun with --debug for details")
 
@@ -398,6 +401,7 @@ def _date(value: datetime | None) -> str:
 def list_cmd(location: str, endpoint_url: str | None, overdue: bool, as_json: bool) -> None:
     """List entries: metadata only, never identifiers. No key needed."""
     ledger = open_ledger(location, None, endpoint_url)
+    ledger.verify()  # never show dates or ids from a ledger that was altered
     now = now_utc()
     metas = [m for m in ledger.list_entries() if not overdue or m.is_overdue(now)]
     if as_json:
@@ -735,20 +739,31 @@ def mirror_cmd(src: str, dst: str, endpoint_url: str | None, public_key: str | N
         )
 
 
-def safe_usage_message(exc: click.ClickException) -> str:
+def safe_usage_message(exc: click.ClickException) -> str:  # noqa: PLR0911 - one return per kind
     """Click's usage errors quote what was typed, which may be an identifier given in the
     wrong place (``show jan@example.nl``, an unquoted IBAN with spaces). Name the parameter
     and the problem, never the value."""
     if isinstance(exc, click.MissingParameter):
         return exc.format_message()  # names the missing option only
     if isinstance(exc, click.BadParameter):
-        hint = exc.param_hint if isinstance(exc.param_hint, str) else (exc.param.name if exc.param else "")
-        return f"invalid value for {hint or 'a parameter'}"
+        param = exc.param
+        name = param.opts[0] if param is not None and param.opts else (param.name if param else "")
+        if param is not None and isinstance(param.type, click.Choice):
+            return f"invalid value for {name}: expected one of {', '.join(map(str, param.type.choices))}"
+        if param is not None and isinstance(param.type, click.types.ParamType) and param.type.name:
+            return f"invalid value for {name}: expected {param.type.name}"
+        return f"invalid value for {name or 'a parameter'}"
     if isinstance(exc, click.NoSuchOption):
+        # An option name is safe to repeat only if it looks like one (not like --jan@x.nl).
+        if re.fullmatch(r"--?[a-z][a-z-]{0,40}", exc.option_name or ""):
+            hint = f" (did you mean {', '.join(exc.possibilities)}?)" if exc.possibilities else ""
+            return f"no such option {exc.option_name}{hint}"
         return "no such option"
     message = exc.format_message()
     if message.startswith("Got unexpected extra argument"):
         return "unexpected extra argument(s); quote values that contain spaces"
+    if message.startswith("No such command"):
+        return "no such command"
     if isinstance(exc, click.UsageError):
         return "invalid usage"
     return "invalid input"
@@ -758,6 +773,11 @@ def run_cli(group: click.Group, prog_name: str) -> None:
     """Run a click group with usage errors printed as one line that never echoes a value."""
     try:
         status = group.main(prog_name=prog_name, standalone_mode=False)
+    except BrokenPipeError:
+        # The reader went away (`erasure-ledger list | head`): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
     except click.exceptions.Abort:
         click.echo(f"{prog_name}: error: aborted; nothing was changed", err=True)
         sys.exit(2)

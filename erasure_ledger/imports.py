@@ -44,8 +44,24 @@ def _parse_chunk(
     return entries, None
 
 
-def read_jsonl(path: str | os.PathLike[str], *, default_region: str = "NL",
-               workers: int | None = None) -> list[Entry]:
+def _refuse_repeated_request_ids(lines: list[bytes], entries: list[Entry], shown: str) -> None:
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.request_id in seen:
+            # Name the line of the second occurrence (found again by request id, blank lines
+            # included in the count).
+            needle = f'"{entry.request_id}"'.encode()
+            numbers = [n for n, raw in enumerate(lines, start=1) if needle in raw]
+            line = numbers[1] if len(numbers) > 1 else "?"
+            raise UsageError(
+                f"{shown}:{line}: request {entry.request_id} appears twice in the file; nothing was appended"
+            )
+        seen.add(entry.request_id)
+
+
+def read_jsonl(
+    path: str | os.PathLike[str], *, default_region: str = "NL", workers: int | None = None
+) -> list[Entry]:
     """Parse a JSONL import file into validated entries.
 
     Args:
@@ -68,14 +84,16 @@ def read_jsonl(path: str | os.PathLike[str], *, default_region: str = "NL",
         results = [_parse_chunk(chunk, first, default_region, shown) for chunk, first in chunks]
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_parse_chunk, chunk, first, default_region, shown)
-                       for chunk, first in chunks]
+            futures = [
+                pool.submit(_parse_chunk, chunk, first, default_region, shown) for chunk, first in chunks
+            ]
             results = [f.result() for f in futures]
     entries: list[Entry] = []
     for chunk_entries, error in results:  # in file order, so the first bad line is named
         if error is not None:
             raise UsageError(error)
         entries.extend(chunk_entries)
+    _refuse_repeated_request_ids(lines, entries, shown)
     if not entries:
         raise UsageError(f"{shown}: no entries")
     return entries

@@ -88,7 +88,8 @@ class Keyring:
             return self.keks[kek_id]
         except KeyError:
             raise DecryptionError(
-                "the keyring does not hold the key these entries were sealed with"
+                "the keyring does not hold the key these entries were sealed with (the key was "
+                "rotated since this copy was made? use the current keyring file)"
             ) from None
 
     def rotated(self, *, kms_key_id: str | None = None) -> Keyring:
@@ -237,12 +238,14 @@ class Keyring:
         """A 256-bit key for another purpose (e.g. the reconciler's ``hash`` strategy),
         derived from the index key under a label: stable across runs, independent of the
         blind index and of every other label."""
-        return hmac.new(self.index_key, b"erasure-ledger/derive/v1\x00" + label.encode(),
-                        hashlib.sha256).digest()
+        return hmac.new(
+            self.index_key, b"erasure-ledger/derive/v1\x00" + label.encode(), hashlib.sha256
+        ).digest()
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, endpoint_url: str | None = None,
-             region: str | None = None) -> Keyring:
+    def load(
+        cls, path: str | os.PathLike[str], *, endpoint_url: str | None = None, region: str | None = None
+    ) -> Keyring:
         """Read a keyring file, unwrapping KMS-wrapped keys through AWS KMS when it has any.
 
         Args:

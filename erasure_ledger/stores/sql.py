@@ -141,7 +141,9 @@ class SqlStore:
             try:
                 os.close(os.open(url.database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             except OSError as exc:
-                raise UsageError(f"cannot create {self.location} ({exc.strerror})") from None
+                raise UsageError(
+                    f"cannot create the ledger file {url.database} ({exc.strerror}; does its folder exist?)"
+                ) from None
         #: lines the CLI should show the user after an operation (e.g. a shred that could not
         #: scrub the write-ahead log)
         self.notices: list[str] = []

@@ -273,7 +273,7 @@ def _record(request_id: str, **fields: object) -> str:
         ),
         pytest.param(
             _record("J1") + _record("J2") + _record("J1"),
-            "request J1 appears twice in the input",
+            "in.jsonl:3: request J1 appears twice in the file; nothing was appended",
             id="request-id-twice-in-file",
         ),
         pytest.param("", "in.jsonl: no entries", id="empty-file"),
@@ -585,7 +585,10 @@ def test_list_of_two_swapped_leaves_exits_3(cli: RunCli, initialised_ledger: Ini
     result = cli("list", env=ledger.public_env)
 
     assert result.exit_code == 3
-    assert result.stderr == error("entry 1: leaf says it is entry 2 (moved or swapped)")
+    # list verifies the signed tree first, so the swap is named there
+    assert result.stderr == error(
+        "checkpoint at size 2 does not match the stored entries: entry 1 altered, swapped or removed"
+    )
 
 
 def test_verify_of_a_ledger_whose_last_leaf_was_deleted_exits_3(
@@ -703,7 +706,10 @@ def test_the_keyring_from_before_rotate_key_no_longer_opens_entries(
     result = cli(*command, env={**ledger.env, "ERASURE_KEYRING": str(old_copy)})
 
     assert result.exit_code == 3
-    assert result.stderr == error("the keyring does not hold the key these entries were sealed with")
+    assert result.stderr == error(
+        "the keyring does not hold the key these entries were sealed with "
+        "(the key was rotated since this copy was made? use the current keyring file)"
+    )
 
 
 # -- shred ---------------------------------------------------------------------------------------

@@ -36,8 +36,9 @@ def endpoint() -> Iterator[str]:
     """moto's S3 + KMS server on a free local port, shared by the module."""
     with pytest.MonkeyPatch.context() as mp:
         # moto checks a condition and then writes without a lock; S3 does both atomically.
+        # (GETs too: a GET racing a PUT of the same key can read moto's closed buffer.)
         lock = threading.Lock()
-        for name in ("put_object", "delete_object"):
+        for name in ("put_object", "delete_object", "get_object"):
             original = getattr(S3Response, name)
 
             def serialised(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:

@@ -20,12 +20,13 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     ("args", "expected"),
     [
         (("show", "--ledger", "x.db", "--keyring", "k", CANARY),
-         "erasure-ledger: error: invalid value for seq (try: erasure-ledger show --help)\n"),
+         "erasure-ledger: error: invalid value for seq: expected integer (try: erasure-ledger show --help)\n"),
         (("lookup", "--ledger", "x.db", "--keyring", "k", "--email", "a@b.nl", CANARY),
          "erasure-ledger: error: unexpected extra argument(s); quote values that contain spaces "
          "(try: erasure-ledger lookup --help)\n"),
         (("append", "--ledger", "x.db", "--keyring", "k", "--kind", CANARY),
-         "erasure-ledger: error: invalid value for kind (try: erasure-ledger append --help)\n"),
+         "erasure-ledger: error: invalid value for --kind: expected one of erasure, objection "
+         "(try: erasure-ledger append --help)\n"),
         (("verify", "--ledger", "x.db", f"--{CANARY}"),
          "erasure-ledger: error: no such option (try: erasure-ledger verify --help)\n"),
     ],
@@ -35,6 +36,24 @@ def test_a_usage_error_is_one_line_exit_2_and_never_echoes_the_value(args, expec
     assert result.returncode == 2
     assert result.stderr == expected
     assert CANARY not in result.stdout + result.stderr
+
+
+def test_a_misspelt_option_is_named_with_a_suggestion():
+    result = run("append", "--ledger", "x.db", "--keyring", "k", "--e-mail", CANARY)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "erasure-ledger: error: no such option --e-mail (did you mean --email?) "
+        "(try: erasure-ledger append --help)\n"
+    )
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path):
+    proc = subprocess.run(
+        f"{sys.executable} -m erasure_ledger --help | head -c 1", shell=True, capture_output=True, text=True,
+        check=False,
+    )
+    assert "BrokenPipe" not in proc.stderr
+    assert "internal error" not in proc.stderr
 
 
 def test_a_missing_option_is_named():

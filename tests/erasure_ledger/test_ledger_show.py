@@ -71,14 +71,14 @@ def test_the_memory_store_reads_one_key_row_or_none():
 def test_show_refuses_a_missing_key_row():
     ledger, store = three_entry_ledger()
     del store.key_rows[1]
-    with pytest.raises(TamperedEntryError, match="^entry 1: its key row is missing$"):
+    with pytest.raises(TamperedEntryError, match=r"^entry 1: its key row is missing$"):
         ledger.show(1)
 
 
 def test_show_refuses_the_key_row_of_another_entry_under_its_seq():
     ledger, store = three_entry_ledger()
     store.key_rows[1] = store.key_rows[0]  # the store hands back entry 0's row for entry 1
-    with pytest.raises(TamperedEntryError, match="^entry 1: its key row is missing$"):
+    with pytest.raises(TamperedEntryError, match=r"^entry 1: its key row is missing$"):
         ledger.show(1)
 
 
@@ -94,7 +94,7 @@ def test_show_refuses_a_shredded_key_row_that_still_carries_tokens():
     tokens = store.key_rows[1].tokens
     ledger.shred([1])
     store.key_rows[1] = dataclasses.replace(store.key_rows[1], tokens=tokens)
-    with pytest.raises(TamperedEntryError, match="^entry 1: shredded key row still carries tokens$"):
+    with pytest.raises(TamperedEntryError, match=r"^entry 1: shredded key row still carries tokens$"):
         ledger.show(1)
 
 
@@ -106,8 +106,8 @@ def test_a_store_without_read_key_row_is_walked_as_strictly():
     assert opened.entry is not None
     assert opened.entry.request_id == "R2"
     del memory.key_rows[1]
-    with pytest.raises(TamperedEntryError, match="^entry 1: its key row is missing$"):
+    with pytest.raises(TamperedEntryError, match=r"^entry 1: its key row is missing$"):
         ledger.show(1)
     memory.key_rows[1] = dataclasses.replace(memory.key_rows[0], seq=1)
-    with pytest.raises(TamperedEntryError, match="^entry 1: key row does not match its entry"):
+    with pytest.raises(TamperedEntryError, match=r"^entry 1: key row does not match its entry"):
         ledger.show(1)

@@ -50,9 +50,11 @@ _buckets = itertools.count()
 
 def serialise_conditional_writes(mp: pytest.MonkeyPatch) -> None:
     """moto checks If-None-Match/If-Match and then writes, without a lock; S3 does both
-    atomically. Serialise moto's object writes so concurrent tests see S3's semantics."""
+    atomically. Serialise moto's object writes so concurrent tests see S3's semantics. Reads
+    too: moto closes an overwritten object's buffer, and a GET racing the PUT then fails with
+    "I/O operation on closed file", where S3 returns the old or the new object, whole."""
     lock = threading.Lock()
-    for name in ("put_object", "delete_object"):
+    for name in ("put_object", "delete_object", "get_object"):
         original = getattr(S3Response, name)
 
         def serialised(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
@@ -550,7 +552,7 @@ def test_read_key_row_reads_one_key_row_object(s3_ledger, aws, bucket):
     assert shredded.shredded
     body = aws.get_object(Bucket=bucket, Key="p/keys/000000000000.json")["Body"].read()
     aws.put_object(Bucket=bucket, Key="p/keys/000000000002.json", Body=body)  # entry 0's row as 2's
-    with pytest.raises(TamperedEntryError, match="^entry 2: its key row object is malformed$"):
+    with pytest.raises(TamperedEntryError, match=r"^entry 2: its key row object is malformed$"):
         store.read_key_row(2)
 
 

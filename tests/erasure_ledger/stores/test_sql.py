@@ -121,7 +121,7 @@ def test_show_reads_only_its_own_key_row_and_still_refuses_a_missing_one(sql_led
     assert opened.entry.request_id == "R1"
     with store.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM erasure_ledger_keys WHERE seq = 1"))
-    with pytest.raises(TamperedEntryError, match="^entry 1: its key row is missing$"):
+    with pytest.raises(TamperedEntryError, match=r"^entry 1: its key row is missing$"):
         ledger.show(1)
     store.close()
 
