@@ -28,6 +28,7 @@ from typing import Any
 from erasure_ledger.errors import IntegrityError, TamperedEntryError
 from erasure_ledger.identifiers import Identifier
 from erasure_ledger.model import (
+    COMPLETION,
     FORMAT_VERSION,
     KINDS,
     Entry,
@@ -96,6 +97,7 @@ class Leaf:
             effective=ts("effective"),
             purpose=h.get("purpose"),
             shredded=shredded,
+            completes=h.get("completes"),
         )
 
 
@@ -122,6 +124,8 @@ def leaf_header(entry: Entry, *, origin: str, seq: int, appended_at: str) -> dic
         "verified": ts(entry.verified),
         "effective": ts(entry.effective),
         "purpose": entry.purpose,
+        # completion entries only (ledger-format §3): the request they mark as carried out
+        **({"completes": entry.completes} if entry.kind == COMPLETION else {}),
     }
 
 
@@ -133,6 +137,11 @@ def leaf_header_bytes(entry: Entry, *, origin_json: str, seq: int, appended_at: 
     written verbatim; ``origin_json`` is the origin already encoded as a JSON string. Keys are
     in canonical (sorted) order. A test checks this equals the canonical encoding.
     """
+
+    if entry.kind == COMPLETION:  # rare: take the general path
+        return canonical_json(
+            leaf_header(entry, origin=json.loads(origin_json), seq=seq, appended_at=appended_at)
+        )
 
     def ts(value: datetime | None) -> str:
         return f'"{format_timestamp(value)}"' if value is not None else "null"
@@ -187,7 +196,7 @@ def parse_leaf(data: bytes, *, expected_seq: int, origin: str) -> Leaf:
         )
     if obj["origin"] != origin:
         raise TamperedEntryError(f"entry {expected_seq}: leaf belongs to another ledger")
-    if obj["kind"] not in KINDS:
+    if obj["kind"] not in KINDS and obj["kind"] != COMPLETION:
         raise TamperedEntryError(f"entry {expected_seq}: unknown kind")
     return Leaf(header=header, sealed=sealed, header_bytes=header_bytes)
 
@@ -215,6 +224,7 @@ def entry_from_payload(meta: EntryMeta, plaintext: bytes) -> Entry:
         effective=meta.effective,
         purpose=meta.purpose,
         note=note,
+        completes=meta.completes,
     )
 
 

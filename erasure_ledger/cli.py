@@ -380,6 +380,32 @@ def append(
         click.echo(f"appended {len(result.seqs)} entries; tree size {result.tree_size}", err=True)
 
 
+@cli.command()
+@ledger_option
+@keyring_option(required=True)
+@endpoint_option
+@click.argument("request_id", metavar="REQUEST_ID")
+@click.option("--effective", required=True, help="When it was carried out in production (ISO 8601).")
+@click.option("--note", default=None, help="Free text, sealed with the entry.")
+@handle_errors
+def complete(
+    location: str,
+    keyring_path: str,
+    endpoint_url: str | None,
+    request_id: str,
+    effective: str,
+    note: str | None,
+) -> None:
+    """Record that REQUEST_ID was carried out in production (for requests appended before
+    they were done; the ledger is append-only, so this appends a completion entry)."""
+    ledger = open_ledger(location, keyring_path, endpoint_url)
+    entry = Entry.completion(
+        request_id, effective=parse_timestamp(effective, field_name="--effective"), note=note
+    )
+    result = ledger.append([entry], now=now_utc())
+    click.echo(result.seqs[0])
+
+
 def _ts(value: str | None, name: str) -> datetime | None:
     return parse_timestamp(value, field_name=name) if value else None
 

@@ -9,6 +9,7 @@ environment and takes the current time as a parameter. Operations that need secr
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hmac
 import json
 import logging
@@ -35,7 +36,15 @@ from erasure_ledger.errors import (
 )
 from erasure_ledger.identifiers import Identifier
 from erasure_ledger.keyring import Keyring
-from erasure_ledger.model import Entry, EntryMeta, InclusionProof, OpenedEntry, format_timestamp
+from erasure_ledger.model import (
+    COMPLETED_SUFFIX,
+    COMPLETION,
+    Entry,
+    EntryMeta,
+    InclusionProof,
+    OpenedEntry,
+    format_timestamp,
+)
 from erasure_ledger.notes import Checkpoint, NoteVerifier, sign_checkpoint
 from erasure_ledger.sealing import (
     BlindIndex,
@@ -186,7 +195,13 @@ class Ledger:
         if len(seen) <= 1000:  # fail fast before sealing; the store re-checks atomically
             present = self.store.request_ids_present(list(seen))
             if present:
-                raise DuplicateRequestError(f"request {sorted(present)[0]} is already in the ledger")
+                first = sorted(present)[0]
+                if first.endswith(COMPLETED_SUFFIX):
+                    raise DuplicateRequestError(
+                        f"request {first.removesuffix(COMPLETED_SUFFIX)} is already marked carried out"
+                    )
+                raise DuplicateRequestError(f"request {first} is already in the ledger")
+        self._check_completions([e for e in entries if e.kind == COMPLETION], seen)
         keyring = self.keyring
         index, auth = self._index(), self._auth()
         wrapper = self._wrapper(keyring.active_kek_id)
@@ -353,17 +368,46 @@ class Ledger:
 
     # -- reading -------------------------------------------------------------------------------
 
+    def _check_completions(self, completions: list[Entry], batch_ids: set[str]) -> None:
+        """A completion must name a request that exists (stored or in the same batch), is not
+        itself a completion, and was received no later than it was carried out."""
+        if not completions:
+            return
+        requests = {m.request_id: m for m in self.list_entries() if m.kind != COMPLETION}
+        for entry in completions:
+            target = requests.get(entry.completes or "")
+            if target is None and entry.completes not in batch_ids:
+                raise UsageError(f"request {entry.completes} is not in the ledger")
+            if target is not None and target.effective is not None:
+                raise DuplicateRequestError(f"request {entry.completes} is already marked carried out")
+            if (
+                target is not None
+                and target.received
+                and entry.effective
+                and entry.effective < target.received
+            ):
+                raise UsageError(f"request {entry.completes}: carried out before it was received?")
+
     def list_entries(self) -> Iterator[EntryMeta]:
         """Every entry's public metadata, in order; no key needed, never identifier values.
+
+        A request marked carried out by a later completion entry shows that entry's date as
+        its ``effective`` date (the completion entries are listed too).
 
         Raises:
             TamperedEntryError: a leaf is malformed or out of place.
         """
         shredded = {row.seq for row in self.store.iter_key_rows() if row.shredded}
-        for leaf in self.store.iter_leaves():
-            yield parse_leaf(leaf.data, expected_seq=leaf.seq, origin=self.origin).meta(
+        metas = [
+            parse_leaf(leaf.data, expected_seq=leaf.seq, origin=self.origin).meta(
                 shredded=leaf.seq in shredded
             )
+            for leaf in self.store.iter_leaves()
+        ]
+        done = _completion_dates(metas)
+        for meta in metas:
+            when = done.get(meta.request_id)
+            yield dataclasses.replace(meta, effective=when) if when and meta.effective is None else meta
 
     def _authenticated(self, leaves: Iterable[StoredLeaf]) -> Iterator[tuple[Leaf, bytes, KeyRow]]:
         """Leaves with their key rows, each row's MAC checked against the leaf's hash.
@@ -457,7 +501,11 @@ class Ledger:
             self._open(leaf, row)
             for leaf, _, row in self._authenticated(self.store.iter_leaves(0, result.tree_size))
         ]
-        return result, opened
+        # Completion entries only carry a date: fold it into the request they complete, so
+        # callers see requests alone, with the date each was carried out.
+        done = _completion_dates([o.meta for o in opened])
+        requests = [_with_completion(item, done) for item in opened if item.meta.kind != COMPLETION]
+        return result, requests
 
     def lookup(
         self, identifiers: Sequence[Identifier], *, trusted_checkpoint: str | None = None
@@ -490,7 +538,7 @@ class Ledger:
         return [
             m
             for m in self.list_entries()
-            if not m.shredded and m.effective is not None and m.effective < before
+            if not m.shredded and m.kind != COMPLETION and m.effective is not None and m.effective < before
         ]
 
     def shred(self, seqs: Iterable[int]) -> list[int]:
@@ -587,6 +635,23 @@ class Ledger:
                 self._wrapper(row.kek_id).unwrap(row.wrapped_key, seq=leaf.seq)
             count += 1
         return count
+
+
+def _with_completion(item: OpenedEntry, done: dict[str, datetime]) -> OpenedEntry:
+    when = done.get(item.meta.request_id)
+    if when is None or item.meta.effective is not None:
+        return item
+    entry = dataclasses.replace(item.entry, effective=when) if item.entry is not None else None
+    return OpenedEntry(dataclasses.replace(item.meta, effective=when), entry)
+
+
+def _completion_dates(metas: Iterable[EntryMeta]) -> dict[str, datetime]:
+    """request id -> the date a completion entry says it was carried out (the earliest)."""
+    done: dict[str, datetime] = {}
+    for meta in metas:
+        if meta.kind == COMPLETION and meta.completes and meta.effective:
+            done[meta.completes] = min(meta.effective, done.get(meta.completes, meta.effective))
+    return done
 
 
 def _claimed_size(note: str | None) -> int | None:

@@ -24,8 +24,12 @@ from erasure_ledger.identifiers import Identifier, validate_type
 
 FORMAT_VERSION = 1
 
-Kind = Literal["erasure", "objection"]
+Kind = Literal["erasure", "objection", "completion"]
+#: kinds a request can have; a "completion" entry only records that an earlier request was
+#: carried out in production (the ledger is append-only, so it cannot be edited in place)
 KINDS: tuple[Kind, ...] = ("erasure", "objection")
+COMPLETION: Kind = "completion"
+COMPLETED_SUFFIX = "#completed"
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/#-]{0,127}")
 _PURPOSE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
@@ -108,17 +112,23 @@ class Entry:
     effective: datetime | None = None
     purpose: str | None = None
     note: str | None = field(default=None, repr=False)
+    #: completion entries only: the request id they mark as carried out
+    completes: str | None = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # noqa: PLR0912 - one check per rule, in order
         # fullmatch, not match: "$" would let a trailing newline into the leaf header.
         if not isinstance(self.request_id, str) or not _REQUEST_ID.fullmatch(self.request_id):
             raise UsageError(
                 "request_id: 1-128 characters of letters, digits and ._:/#- starting with a letter or digit"
             )
-        if self.kind not in KINDS:
+        if self.kind == COMPLETION:
+            self._check_completion()
+        elif self.kind not in KINDS:
             raise UsageError(f"kind: must be one of {', '.join(KINDS)}")
-        if not self.identifiers:
+        elif not self.identifiers:
             raise UsageError(f"request {self.request_id}: at least one identifier is required")
+        elif self.completes is not None:
+            raise UsageError(f"request {self.request_id}: only a completion entry completes another")
         if self.kind == "objection":
             if not self.purpose or not _PURPOSE.fullmatch(self.purpose):
                 raise UsageError(
@@ -146,6 +156,35 @@ class Entry:
             raise UsageError(
                 f"request {self.request_id}: timestamps must be in order received <= verified <= effective"
             )
+
+    def _check_completion(self) -> None:
+        if self.completes is None or not _REQUEST_ID.fullmatch(self.completes):
+            raise UsageError("a completion names the request it completes")
+        if self.request_id != self.completes + COMPLETED_SUFFIX:
+            raise UsageError(
+                f"request {self.completes}: a completion's id is the request id + {COMPLETED_SUFFIX}"
+            )
+        if self.identifiers or self.purpose is not None or self.effective is None:
+            raise UsageError(
+                f"request {self.completes}: a completion has an --effective date and nothing else"
+            )
+
+    @classmethod
+    def completion(cls, request_id: str, *, effective: datetime | str, note: str | None = None) -> Entry:
+        """An entry recording that request ``request_id`` was carried out in production at
+        ``effective`` (for requests appended before they were done).
+
+        Raises:
+            UsageError: a malformed request id or date.
+        """
+        return cls(
+            request_id=request_id + COMPLETED_SUFFIX,
+            kind=COMPLETION,
+            identifiers=(),
+            effective=effective,  # type: ignore[arg-type]  # parsed in __post_init__
+            note=note,
+            completes=request_id,
+        )
 
     @functools.cached_property
     def identifier_types(self) -> tuple[str, ...]:
@@ -227,6 +266,8 @@ class EntryMeta:
     effective: datetime | None
     purpose: str | None
     shredded: bool = False
+    #: completion entries only: the request they mark as carried out
+    completes: str | None = None
 
     @property
     def due(self) -> datetime | None:
@@ -259,6 +300,7 @@ class EntryMeta:
             "due": ts(self.due),
             "purpose": self.purpose,
             "shredded": self.shredded,
+            **({"completes": self.completes} if self.completes is not None else {}),
         }
 
 
@@ -303,6 +345,8 @@ class InclusionProof:
 
 __all__ = [
     "FORMAT_VERSION",
+    "COMPLETED_SUFFIX",
+    "COMPLETION",
     "KINDS",
     "Entry",
     "EntryMeta",

@@ -810,3 +810,18 @@ def test_lookup_still_finds_entries_after_rotate_key(
     result = cli("lookup", "--email", "person1@example.nl", env=ledger.env)
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "1  erasure  R1\n"
+
+
+def test_complete_marks_an_earlier_request_carried_out_so_it_is_no_longer_overdue(cli, initialised_ledger):
+    ledger = initialised_ledger()
+    ledger.append("DSR-9", "--email", "a@b.nl", "--received", "2026-01-05")
+    overdue = cli("list", "--overdue", "--json", env=ledger.env)
+    assert [m["request_id"] for m in json.loads(overdue.stdout)] == ["DSR-9"]
+    result = cli("complete", "DSR-9", "--effective", "2026-01-20", env=ledger.env)
+    assert result.exit_code == 0
+    assert result.stdout == "1\n"
+    after = cli("list", "--overdue", "--json", env=ledger.env)
+    assert json.loads(after.stdout) == []
+    again = cli("complete", "DSR-9", "--effective", "2026-01-21", env=ledger.env)
+    assert again.exit_code == 2
+    assert again.stderr == "erasure-ledger: error: request DSR-9 is already marked carried out\n"

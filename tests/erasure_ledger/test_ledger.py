@@ -12,6 +12,7 @@ from erasure_ledger import (
     BadSignatureError,
     DecryptionError,
     DuplicateRequestError,
+    Entry,
     Identifier,
     IntegrityError,
     Keyring,
@@ -381,3 +382,59 @@ def test_the_fast_leaf_header_is_exactly_the_canonical_encoding(fields, origin):
                              appended_at="2026-11-01T12:00:00Z")
     slow = canonical_json(leaf_header(entry, origin=origin, seq=42, appended_at="2026-11-01T12:00:00Z"))
     assert fast == slow
+
+
+# -- completions: carried out after the request was appended --------------------------------------
+
+
+def test_a_request_can_be_marked_carried_out_later_and_is_then_no_longer_overdue(memory_ledger):
+    ledger = memory_ledger([make_entry("LATE", received="2026-09-01"), make_entry("OTHER", received="2026-09-01")])
+    assert [m.request_id for m in ledger.list_entries() if m.is_overdue(FIXED_NOW)] == ["LATE", "OTHER"]
+    ledger.append([Entry.completion("LATE", effective="2026-09-20")], now=FIXED_NOW)
+    metas = {m.request_id: m for m in ledger.list_entries()}
+    assert metas["LATE"].effective == datetime(2026, 9, 20, tzinfo=UTC)
+    assert metas["LATE#completed"].kind == "completion"
+    assert metas["LATE#completed"].completes == "LATE"
+    assert [m.request_id for m in ledger.list_entries() if m.is_overdue(FIXED_NOW)] == ["OTHER"]
+
+
+def test_replay_sees_requests_only_with_the_date_they_were_carried_out(memory_ledger):
+    ledger = memory_ledger([make_entry("R1", received="2026-09-01")])
+    ledger.append([Entry.completion("R1", effective="2026-09-02T10:00:00Z")], now=FIXED_NOW)
+    _, entries = ledger.open_all()
+    assert [e.meta.request_id for e in entries] == ["R1"]
+    assert entries[0].meta.effective == datetime(2026, 9, 2, 10, tzinfo=UTC)
+    assert entries[0].entry is not None
+    assert entries[0].entry.effective == entries[0].meta.effective
+
+
+def test_a_completion_must_name_a_request_in_the_ledger(memory_ledger):
+    ledger = memory_ledger([make_entry("R1")])
+    with pytest.raises(UsageError, match="request NOPE is not in the ledger"):
+        ledger.append([Entry.completion("NOPE", effective="2026-10-01")], now=FIXED_NOW)
+
+
+def test_a_request_is_marked_carried_out_once(memory_ledger):
+    ledger = memory_ledger([make_entry("R1"), make_entry("R2", effective="2026-10-01")])
+    ledger.append([Entry.completion("R1", effective="2026-10-01")], now=FIXED_NOW)
+    with pytest.raises(DuplicateRequestError, match="request R1 is already marked carried out"):
+        ledger.append([Entry.completion("R1", effective="2026-10-02")], now=FIXED_NOW)
+    with pytest.raises(DuplicateRequestError, match="request R2 is already marked carried out"):
+        ledger.append([Entry.completion("R2", effective="2026-10-02")], now=FIXED_NOW)
+
+
+def test_a_completion_before_the_request_was_received_is_refused(memory_ledger):
+    ledger = memory_ledger([make_entry("R1", received="2026-10-10")])
+    with pytest.raises(UsageError, match="carried out before it was received"):
+        ledger.append([Entry.completion("R1", effective="2026-10-01")], now=FIXED_NOW)
+
+
+def test_a_completion_carries_no_identifiers_and_verifies_like_any_leaf(memory_ledger):
+    ledger = memory_ledger([make_entry("R1")])
+    ledger.append([Entry.completion("R1", effective="2026-10-01")], now=FIXED_NOW)
+    leaf = json.loads(store_of(ledger).leaves[1].data)
+    assert leaf["header"]["kind"] == "completion"
+    assert leaf["header"]["completes"] == "R1"
+    assert leaf["header"]["id_types"] == []
+    assert ledger.verify().tree_size == 2
+    assert ledger.show(1).entry is not None

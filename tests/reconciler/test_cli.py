@@ -103,8 +103,8 @@ def test_residual_data_exits_1_with_one_line(sqlite_shop: str, tmp_path: Path) -
     engine = sa.create_engine(f"sqlite:///{sqlite_shop}", poolclass=NullPool)
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO complaints VALUES (2, 'from jan@example.nl')"))
-    files = make_files(tmp_path / "l", [ERASE_JAN]) if (tmp_path / "l").mkdir() is None else None
-    assert files is not None
+    (tmp_path / "l").mkdir()
+    files = make_files(tmp_path / "l", [ERASE_JAN])
     result = invoke("apply", *common(sqlite_shop, files))
     assert result.exit_code == 1
     assert result.stderr == ("reconciler: error: residual personal data found: 1 finding(s) "
@@ -123,7 +123,8 @@ def test_residual_data_exits_1_with_one_line(sqlite_shop: str, tmp_path: Path) -
         pytest.param(lambda a, p: a.__setitem__(
             a.index("--db") + 1, "mysql+pymysql://root:s3cret@127.0.0.1:1/shop"), 2,
             "reconciler: error: snapshot mysql+pymysql://root:***@127.0.0.1:1/shop: cannot "
-            "connect", id="unreachable-db"),
+            "connect: (2003, \"Can't connect to MySQL server on '127.0.0.1' ([Errno 111] "
+            "Connection refused)\")", id="unreachable-db"),
         pytest.param(lambda a, p: a.__setitem__(a.index("--db") + 1, "nosuchdriver://x/y"), 2,
                      "reconciler: error: snapshot nosuchdriver://x/y: not a usable database URL",
                      id="bad-url"),
@@ -224,3 +225,104 @@ def test_a_tampered_ledger_is_exit_3_and_changes_nothing(
         assert result.stderr.startswith("reconciler: error: ")
         assert result.stderr.count("\n") == 1
     assert dump(f"sqlite:///{sqlite_shop}") == before
+
+
+def test_a_custom_identifier_type_no_entry_uses_is_a_warning_in_the_plan(
+        sqlite_shop: str, files: tuple[str, str, str], tmp_path: Path) -> None:
+    # "loyalty_card" is no built-in type's misspelling, so it loads; but no ledger entry
+    # carries one, so the newsletter matches nobody: the plan must say so.
+    custom = tmp_path / "custom.yaml"
+    custom.write_text(SHOP_MAP.replace("match: {email: address}",
+                                       "match: {loyalty_card: address}"))
+    args = common(sqlite_shop, files)
+    args[args.index("--map") + 1] = str(custom)
+    result = invoke("plan", *args, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["warnings"] == [
+        "identifier type 'loyalty_card' is used by no ledger entry"]
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        pytest.param("postgresql+psycopg://u:s3cret@127.0.0.1:1/shop",
+                     'connection failed: connection to server at "127.0.0.1", port 1 failed: '
+                     "Connection refused", id="refused-port"),
+        pytest.param("postgresql+psycopg://u:s3cret@nosuchhost.invalid/shop",
+                     "failed to resolve host 'nosuchhost.invalid': [Errno -2] Name or service "
+                     "not known", id="unknown-host"),
+        pytest.param("postgresql+psycopg://nobody:s3cret@127.0.0.1:5432/test",
+                     'connection failed: connection to server at "127.0.0.1", port 5432 '
+                     'failed: FATAL:  role "nobody" does not exist', id="wrong-user"),
+        pytest.param("mysql+pymysql://root@127.0.0.1:3306/nosuchdb",
+                     "(1049, \"Unknown database 'nosuchdb'\")", id="missing-database"),
+    ],
+)
+def test_a_connection_failure_names_the_drivers_reason_not_the_password(
+        url: str, reason: str) -> None:
+    result = invoke("discover", "--db", url, "--subject-table", "customers")
+    shown = url.replace(":s3cret@", ":***@")
+    assert (result.exit_code, result.stderr) == (
+        2, f"reconciler: error: snapshot {shown}: cannot connect: {reason}\n")
+    assert "s3cret" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "stderr"),
+    [
+        pytest.param(["plan", "--mapp", "x.yaml"],
+                     "reconciler: error: no such option --mapp (did you mean --map?)",
+                     id="misspelt-option"),
+        pytest.param(["plan", "--jan@example.nl"], "reconciler: error: no such option",
+                     id="value-as-option-not-echoed"),
+        pytest.param(["plan", "--db", "x", "--map", "m", "--ledger", "l", "--keyring", "k",
+                      "--as-of", "jan@example.nl"],
+                     "reconciler: error: invalid value for --as-of: expected YYYY-MM-DD",
+                     id="bad-date"),
+        pytest.param(["verify", "--db", "x", "--map", "m", "--ledger", "l", "--keyring", "k",
+                      "--snapshot-time", "jan@example.nl"],
+                     "reconciler: error: invalid value for --snapshot-time: expected "
+                     "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or YYYY-MM-DD HH:MM:SS",
+                     id="bad-time"),
+        pytest.param(["plan", "--map", "m"], "reconciler: error: missing option --db",
+                     id="missing-option"),
+        pytest.param(["discover", "--db", "x", "--subject-table", "c", "jan@example.nl"],
+                     "reconciler: error: unexpected extra argument(s); quote values that "
+                     "contain spaces", id="extra-argument"),
+        pytest.param(["jan@example.nl"],
+                     "reconciler: error: no such command (try: reconciler --help)",
+                     id="no-such-command"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2_and_never_echo_a_value(
+        args: list[str], stderr: str) -> None:
+    result = invoke(*args)
+    assert (result.exit_code, result.stderr, result.stdout) == (2, stderr + "\n", "")
+
+
+def test_dash_h_is_help() -> None:
+    result = invoke("plan", "-h")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Usage: reconciler plan [OPTIONS]")
+
+
+def test_debug_adds_the_traceback_and_its_cause_but_keeps_the_exit_code(
+        sqlite_shop: str, files: tuple[str, str, str], tmp_path: Path) -> None:
+    args = common(sqlite_shop, files)
+    args[args.index("--map") + 1] = str(tmp_path / "missing.yaml")
+    result = invoke("--debug", "plan", *args)
+    assert result.exit_code == 2
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "FileNotFoundError" in result.stderr  # the cause, though raised "from None"
+    assert result.stderr.endswith("reconciler: error: missing.yaml: cannot read the data map "
+                                  "(No such file or directory)\n")
+
+
+def test_a_closed_pipe_is_quiet(sqlite_shop: str, files: tuple[str, str, str],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # `reconciler plan | head -2`: the reader went away, which is not an error of ours
+    def closed(*_: object, **__: object) -> None:
+        raise BrokenPipeError
+    monkeypatch.setattr("reconciler.cli.click.echo", closed)
+    result = invoke("plan", *common(sqlite_shop, files))
+    assert (result.exit_code, result.stderr) == (0, "")

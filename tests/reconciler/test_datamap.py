@@ -201,3 +201,30 @@ def test_reference_choices_and_shared_rows_load() -> None:
     # on: {child column: parent column}; kept as (this table's column, the other's)
     assert data_map.table("addresses").link == Link("customers", (("id", "address_id"),),
                                                     reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(MINIMAL.replace("{email: email}", "{emial: email}"),
+                     "datamap.yaml:5: subject.identifiers.emial: unknown identifier type "
+                     "'emial' (did you mean 'email'?)", id="misspelt-email"),
+        pytest.param(MINIMAL + "tables:\n  calls:\n    match: {telefoon: nummer}\n"
+                     "    action: delete\n",
+                     "datamap.yaml:9: tables.calls.match.telefoon: unknown identifier type "
+                     "'telefoon' (did you mean 'phone'?)", id="dutch-phone"),
+        pytest.param(MINIMAL.replace("{email: email}", "{klantnummer: nr}"),
+                     "datamap.yaml:5: subject.identifiers.klantnummer: unknown identifier type "
+                     "'klantnummer' (did you mean 'customer_number'?)", id="dutch-customer-number"),
+    ],
+)
+def test_an_identifier_type_close_to_a_built_in_one_is_refused(text: str, message: str) -> None:
+    # A misspelt type loads as a custom type that no ledger entry uses: it would match nobody.
+    with pytest.raises(DataMapError) as excinfo:
+        DataMap.from_text(text)
+    assert str(excinfo.value) == message
+
+
+def test_a_custom_identifier_type_far_from_any_built_in_one_loads() -> None:
+    data_map = DataMap.from_text(MINIMAL.replace("{email: email}", "{loyalty_card: card}"))
+    assert data_map.subject.match == (("loyalty_card", "card"),)

@@ -175,6 +175,51 @@ def test_mapped_tables_missing_from_the_snapshot_are_reported_not_fatal(
     assert customer(db_url, 1)[0] == "erased-1@erased.invalid"
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        pytest.param("on: {customer_id: id}}\n    action: anonymize",
+                     "on: {customer_id: idd}}\n    action: anonymize",
+                     "datamap.yaml:18: tables.orders.link.on.customer_id: column customers.idd "
+                     "is not in this snapshot, so the rows of erased people cannot be found",
+                     id="parent-column"),
+        pytest.param("on: {order_id: id}}", "on: {order_no: id}}",
+                     "datamap.yaml:23: tables.order_lines.link.on.order_no: column "
+                     "order_lines.order_no is not in this snapshot, so the rows of erased "
+                     "people cannot be found", id="child-column"),
+        pytest.param("match: {email: address}", "match: {email: adres}",
+                     "datamap.yaml:33: tables.newsletter.match.email: column newsletter.adres "
+                     "is not in this snapshot, so the rows of erased people cannot be found",
+                     id="match-column"),
+    ],
+)
+def test_a_missing_link_or_match_column_of_a_present_table_is_an_error(
+        shop: str, make_ledger: MakeLedger, old: str, new: str, message: str) -> None:
+    # Not drift: the table is there, so the erased people's rows are too, and skipping the
+    # table would keep them all.
+    assert old in NO_RETENTION
+    before = dump(shop)
+    with pytest.raises(DataMapError) as excinfo:
+        run(shop, make_ledger(ERASE_JAN), NO_RETENTION.replace(old, new), dry_run=True)
+    assert str(excinfo.value) == message
+    assert dump(shop) == before
+
+
+def test_a_missing_parent_table_skips_its_children_as_drift(
+        db_url: str, make_ledger: MakeLedger) -> None:
+    md = shop_metadata()
+    gone = ("order_lines", "invoices", "orders")
+    for name in gone:
+        md.remove(md.tables[name])
+    load(db_url, md, {k: v for k, v in SHOP_ROWS.items() if k not in gone})
+    result = run(db_url, make_ledger(ERASE_JAN), NO_RETENTION, dry_run=True)
+    assert result.execution.drift == (
+        "tables.invoices: table 'invoices' not in this snapshot",
+        "tables.order_lines: table 'order_lines' not in this snapshot",
+        "tables.orders: table 'orders' not in this snapshot",
+    )
+
+
 def test_a_missing_subject_table_or_key_is_an_error(db_url: str, make_ledger: MakeLedger) -> None:
     md = shop_metadata()
     load(db_url, sa.MetaData(), {})
