@@ -2,11 +2,19 @@
 
 Usage:
     python scripts/bench_ledger.py [--append 100000] [--verify 1000000] [--workdir DIR]
+    python scripts/bench_ledger.py --s3 [--s3-entries 5000] [--s3-singles 10] [--s3-new 10]
 
 Every figure is compared with a floor measured in the same run, because the machines this
 runs on are shared and noisy: verify is set beside plain ``hashlib.sha256`` over the very same
 leaf bytes (held in memory, and read from the same SQLite file). Results go to stdout as a
 Markdown table for docs/benchmarks.md.
+
+``--s3`` benchmarks a ledger on S3 instead: moto's ``ThreadedMotoServer`` on a free local
+port, reached through ``--endpoint-url`` exactly as a user reaches MinIO. It times ``append
+--from``, single appends, ``verify``, ``verify --only-new``, ``show`` and ``mirror`` S3 ->
+SQLite, and counts the S3 requests of each at the server (the WSGI app is wrapped, so the
+requests of the CLI subprocesses count too, retries included). moto is one Python process, so
+the times say how the ledger scales with requests, not how fast AWS is.
 """
 
 from __future__ import annotations
@@ -15,17 +23,24 @@ import argparse
 import gc
 import hashlib
 import json
+import logging
+import os
 import random
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
+from collections import Counter
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
 
-from erasure_ledger import Keyring, Ledger, open_store
+from erasure_ledger import Entry, Keyring, Ledger, StoreConfig, open_store
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -113,14 +128,169 @@ def time_decrypt(path: Path, keyring: Keyring) -> tuple[float, int]:
     return time.perf_counter() - start, len(entries)
 
 
+# -- S3 (moto server) ---------------------------------------------------------------------------
+
+S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+          "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+          "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+def s3_operation(environ: dict[str, Any]) -> str:
+    """The S3 operation of one path-style request, e.g. PutObject or ListObjectsV2."""
+    method = environ["REQUEST_METHOD"]
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    on_object = "/" in environ.get("PATH_INFO", "").strip("/")
+    if on_object:
+        return {"GET": "GetObject", "HEAD": "HeadObject", "PUT": "PutObject",
+                "DELETE": "DeleteObject"}.get(method, f"{method} object")
+    if method == "GET":
+        if query.get("list-type") == ["2"]:
+            return "ListObjectsV2"
+        for name, operation in (("versions", "ListObjectVersions"), ("versioning", "GetBucketVersioning"),
+                                ("object-lock", "GetObjectLockConfiguration")):
+            if name in query:
+                return operation
+        return "ListObjects"
+    if method == "POST" and "delete" in query:
+        return "DeleteObjects"
+    return {"HEAD": "HeadBucket", "PUT": "CreateBucket"}.get(method, f"{method} bucket")
+
+
+class RequestCounter:
+    """Counts every request moto's server answers, by S3 operation (the WSGI app is wrapped)."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        operation = s3_operation(environ)
+        with self._lock:
+            self.counts[operation] += 1
+        return self._app(environ, start_response)
+
+    def snapshot(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self.counts)
+
+
+def describe(requests: Counter[str]) -> str:
+    return ", ".join(f"{op} {n:,}" for op, n in requests.most_common())
+
+
+def _entry(request_id: str) -> Entry:
+    return Entry.from_dict({"request_id": request_id, "kind": "erasure",
+                            "identifiers": {"email": f"{request_id.lower()}@example.nl"}})
+
+
+def bench_s3(entries: int, singles: int, new: int, work: Path) -> list[tuple[str, ...]]:
+    """Time the ledger on moto's S3 server; every row also carries its S3 request counts."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request
+    os.environ.update(S3_ENV)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "ERASURE_LEDGER", "ERASURE_KEYRING"):
+        os.environ.pop(name, None)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    assert server._server is not None
+    counter = RequestCounter(server._server.app)
+    server._server.app = counter  # type: ignore[assignment]
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    location = "s3://bench-ledger/ledger"
+    config = StoreConfig(endpoint_url=endpoint)
+    keyring = Keyring.generate("bench.example/s3")
+    keyring_path, public_key = work / "s3.key", work / "s3.pub"
+    keyring_path.unlink(missing_ok=True)
+    keyring.save(keyring_path)
+    public_key.write_text(keyring.signer.verifier.vkey + "\n", encoding="utf-8")
+    Ledger.create(open_store(location, create=True, config=config), keyring, now=NOW).store.close()
+    rows: list[tuple[str, ...]] = []
+
+    def cli(*args: str) -> None:
+        subprocess.run([sys.executable, "-m", "erasure_ledger", *args, "--endpoint-url", endpoint],
+                       check=True, stdout=subprocess.DEVNULL)
+
+    def measure(name: str, count: int, unit: str, run: Callable[[], object]) -> None:
+        """One row: time, rate (per ``unit``), S3 requests in all, per ``unit``, by operation."""
+        before = counter.snapshot()
+        start = time.perf_counter()
+        run()
+        secs = time.perf_counter() - start
+        used = counter.snapshot() - before
+        total = sum(used.values())
+        plural = unit.replace("entry", "entries") if "entry" in unit else unit + "s"
+        rate = f"{count / secs:,.1f} {plural}/s" if count > 1 else "-"
+        rows.append((name, f"{secs:.2f} s", rate, f"{total:,}", f"{total / count:,.2f} per {unit}",
+                     describe(used)))
+
+    # 1. bulk append from JSONL through the CLI, one reservation for the whole file
+    jsonl = work / "s3-import.jsonl"
+    jsonl.write_text("\n".join(jsonl_records(entries)) + "\n", encoding="utf-8")
+    measure(f"`append --from` {entries:,} entries (CLI, incl. start-up)", entries, "entry",
+            lambda: cli("append", "--ledger", location, "--keyring", str(keyring_path), "--from", str(jsonl)))
+
+    # 2. single appends: through the CLI (a process each) and through the library
+    measure(f"{singles} single appends (CLI, a process each)", singles, "append", lambda: [
+        cli("append", "--ledger", location, "--keyring", str(keyring_path), "--request-id", f"CLI-{i}",
+            "--kind", "erasure", "--email", f"cli{i}@example.nl") for i in range(singles)])
+    ledger = Ledger.open(open_store(location, config=config), keyring)
+    measure(f"{singles} single appends (library, one process)", singles, "append", lambda: [
+        ledger.append([_entry(f"LIB-{i}")], now=NOW) for i in range(singles)])
+    size = ledger.store.read_head().size
+
+    # 3. verify everything, then only what is new since a trusted checkpoint
+    measure(f"`verify` {size:,} entries (CLI, public key only)", size, "entry",
+            lambda: cli("verify", "--ledger", location, "--public-key", str(public_key)))
+    trusted = work / "s3-trusted.txt"
+    trusted.write_text(ledger.checkpoint().note, encoding="utf-8")
+    for i in range(new):
+        ledger.append([_entry(f"NEW-{i}")], now=NOW)
+    measure(f"`verify --only-new` after {new} new entries on {size:,} (CLI)", new, "new entry",
+            lambda: cli("verify", "--ledger", location, "--public-key", str(public_key),
+                        "--trusted-checkpoint", str(trusted), "--only-new"))
+    size += new
+    measure(f"`show` the last of {size:,} entries (CLI)", 1, "entry",
+            lambda: cli("show", str(size - 1), "--ledger", location, "--keyring", str(keyring_path)))
+
+    # 4. mirror S3 -> SQLite, then again with nothing new
+    copy = work / "s3-mirror.db"
+    for old in work.glob("s3-mirror.db*"):
+        old.unlink()
+    measure(f"`mirror` {size:,} entries S3 -> SQLite (CLI, first run)", size, "entry",
+            lambda: cli("mirror", location, str(copy)))
+    measure(f"`mirror` S3 -> SQLite again, nothing new ({size:,} entries re-verified)", size, "entry",
+            lambda: cli("mirror", location, str(copy)))
+    ledger.store.close()
+    server.stop()
+    return rows
+
+
+def main_s3(args: argparse.Namespace, work: Path) -> None:
+    rows = bench_s3(args.s3_entries, args.s3_singles, args.s3_new, work)
+    print("| operation (moto server) | time | throughput | S3 requests | requests per entry | requests by operation |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--append", type=int, default=100_000, help="entries for the bulk-append test")
     parser.add_argument("--verify", type=int, default=1_000_000, help="entries for the verify test")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--s3", action="store_true", help="benchmark a ledger on moto's S3 server instead")
+    parser.add_argument("--s3-entries", type=int, default=5_000, help="entries of the S3 bulk append")
+    parser.add_argument("--s3-singles", type=int, default=10, help="single appends on S3 (CLI and library)")
+    parser.add_argument("--s3-new", type=int, default=10, help="entries appended before verify --only-new")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-ledger-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.s3:
+        main_s3(args, work)
+        return
     for old in work.glob("*.db*"):
         old.unlink()
     rows: list[tuple[str, str]] = []
