@@ -61,6 +61,8 @@ from erasure_ledger.verify import LedgerVerifier, VerificationResult
 log = logging.getLogger(__name__)
 
 LEDGER_FORMAT = "erasure-ledger/1"
+#: ledgers at least this large are hashed on every core when the store can (SQL stores)
+PARALLEL_VERIFY_THRESHOLD = 200_000
 
 
 @dataclass(frozen=True)
@@ -315,6 +317,16 @@ class Ledger:
         if head_size is not None and all(size != head_size for size, _ in checkpoints):
             checkpoints.append((head_size, head.checkpoint or ""))
         verifier = LedgerVerifier(public_key or self.verifier, origin=self.origin)
+        parallel = getattr(self.store, "iter_leaf_hashes", None)
+        workers = os.cpu_count() or 1
+        if parallel is not None and workers > 1 and head.size >= PARALLEL_VERIFY_THRESHOLD:
+            return verifier.verify(
+                parallel(0, head.size, workers=workers),
+                checkpoints,
+                tree_size=head.size,
+                trusted_checkpoint=trusted_checkpoint,
+                leaves_are_hashes=True,
+            )
         return verifier.verify(
             self.store.iter_leaf_data(0, head.size),
             checkpoints,

@@ -264,8 +264,7 @@ def verify_inclusion(
     want = _inclusion_proof_length(index, tree_size)
     if len(proof) != want:
         raise ProofError(
-            f"inclusion proof for leaf {index} of {tree_size} has {len(proof)} nodes, "
-            f"expected {want}"
+            f"inclusion proof for leaf {index} of {tree_size} has {len(proof)} nodes, expected {want}"
         )
     sha = hashlib.sha256
     fn, sn = index, tree_size - 1  # step 2
@@ -350,8 +349,7 @@ def verify_consistency(
     want = _consistency_proof_length(old_size, new_size)
     if len(proof) != want:
         raise ProofError(
-            f"consistency proof from {old_size} to {new_size} has {len(proof)} nodes, "
-            f"expected {want}"
+            f"consistency proof from {old_size} to {new_size} has {len(proof)} nodes, expected {want}"
         )
     fr, sr = _consistency_roots(old_size, new_size, old_root, proof)
     # Step 7 (the sn == 0 part is checked inside _consistency_roots).
@@ -422,9 +420,7 @@ class CompactRange:
         if size < 0:
             raise ValueError(f"compact range size must not be negative, got {size}")
         if len(nodes) != size.bit_count():
-            raise ValueError(
-                f"compact range of size {size} needs {size.bit_count()} nodes, got {len(nodes)}"
-            )
+            raise ValueError(f"compact range of size {size} needs {size.bit_count()} nodes, got {len(nodes)}")
         _check_hashes(nodes, "compact range node")
         new = cls()
         new._size = size
@@ -474,6 +470,22 @@ class CompactRange:
         it = iter(leaves)
         while chunk := list(itertools.islice(it, _CHUNK)):
             self._extend_hashes([sha(prefix + b).digest() for b in chunk])
+
+    def extend_hashes(self, hashes: Iterable[bytes]) -> None:
+        """Append leaves given their hashes, in batches (leaf hashes computed elsewhere, e.g.
+        by worker processes).
+
+        Args:
+            hashes: 32-byte leaf hashes in tree order.
+
+        Raises:
+            ValueError: If a hash is not 32 bytes long.
+        """
+        it = iter(hashes)
+        while chunk := list(itertools.islice(it, _CHUNK)):
+            if any(len(h) != HASH_SIZE for h in chunk):
+                raise ValueError(f"a leaf hash is not {HASH_SIZE} bytes")
+            self._extend_hashes(chunk)
 
     def root(self) -> bytes:
         """Return the Merkle Tree Hash of everything appended so far, without changing state.

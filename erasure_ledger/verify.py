@@ -74,13 +74,18 @@ class LedgerVerifier:
         return roots
 
     @staticmethod
-    def _stream(leaves: Iterator[bytes], roots: dict[int, bytes], trusted: Checkpoint | None) -> CompactRange:
+    def _stream(
+        leaves: Iterator[bytes], roots: dict[int, bytes], trusted: Checkpoint | None, *, hashed: bool = False
+    ) -> CompactRange:
         """ledger-format §8.3: stream the leaves, comparing the root at every checkpoint size."""
         marks = sorted(set(roots) | ({trusted.size} if trusted else set()))
         tree = CompactRange()
         previous = 0
         for mark in marks:
-            tree.extend(islice(leaves, mark - tree.size))
+            if hashed:
+                tree.extend_hashes(islice(leaves, mark - tree.size))
+            else:
+                tree.extend(islice(leaves, mark - tree.size))
             if tree.size != mark:
                 raise TamperedEntryError(f"entry {tree.size}: missing from the store")
             root = tree.root()
@@ -109,6 +114,7 @@ class LedgerVerifier:
         *,
         tree_size: int,
         trusted_checkpoint: str | None = None,
+        leaves_are_hashes: bool = False,
     ) -> VerificationResult:
         """Recompute the tree and check every checkpoint against it.
 
@@ -117,6 +123,8 @@ class LedgerVerifier:
             checkpoints: stored (size, signed note) pairs, ascending by size.
             tree_size: the number of leaves the store claims to hold.
             trusted_checkpoint: a signed note the auditor kept from an earlier run.
+            leaves_are_hashes: ``leaves`` are already leaf hashes (SHA-256(0x00 || leaf)),
+                computed elsewhere, e.g. on several cores.
 
         Raises:
             BadSignatureError: a checkpoint's signature fails.
@@ -146,7 +154,7 @@ class LedgerVerifier:
             raise TamperedEntryError(
                 f"entry {latest_size}: not covered by any signed checkpoint (added outside the ledger)"
             )
-        tree = self._stream(iter(leaves), roots, trusted)
+        tree = self._stream(iter(leaves), roots, trusted, hashed=leaves_are_hashes)
         return VerificationResult(
             origin=self._origin,
             tree_size=tree.size,

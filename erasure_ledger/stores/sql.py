@@ -13,10 +13,14 @@ free page. On PostgreSQL the old row version survives until VACUUM (docs/operati
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
+import multiprocessing
 import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -118,6 +122,19 @@ def _describe(exc: BaseException) -> str:
     return text[0][:200] if text else type(orig).__name__
 
 
+_WORKER_STORES: dict[str, SqlStore] = {}
+
+
+def _hash_page(task: tuple[str, int, int]) -> list[bytes]:
+    """Worker process: read leaves lo..hi-1 and return their leaf hashes (one store per process)."""
+    url, lo, hi = task
+    store = _WORKER_STORES.get(url)
+    if store is None:
+        store = _WORKER_STORES[url] = SqlStore(url)
+    sha = hashlib.sha256
+    return [sha(b"\x00" + data).digest() for page in store._leaf_pages(lo, hi) for data in page]
+
+
 class _DuplicateInBatch(LedgerError):
     """Internal: the unique request-id index refused an append (rolls the transaction back)."""
 
@@ -132,6 +149,7 @@ class SqlStore:
     def __init__(self, location: str, *, create: bool = False) -> None:
         url = _to_url(location)
         self.location = redact_url(url)
+        self._url = url.render_as_string(hide_password=False)  # for worker processes only
         self._sqlite = url.get_backend_name() == "sqlite"
         if self._sqlite and not create and url.database and not os.path.exists(url.database):
             raise UsageError(f"no ledger at {self.location} (run erasure-ledger init)")
@@ -370,6 +388,24 @@ class SqlStore:
                     raise TamperedEntryError(f"entries {lo}..{hi - 1}: a leaf is not stored as bytes")
                 data = [bytes(d) for d in data]
             yield data
+
+    def iter_leaf_hashes(
+        self, start: int = 0, stop: int | None = None, *, workers: int = 2
+    ) -> Iterator[bytes]:
+        """Leaf hashes in order, computed by ``workers`` processes that each read and hash
+        their own pages: reading and hashing leaves is most of a verify, and one core does
+        not keep up with two (docs/benchmarks.md).
+
+        Raises:
+            TamperedEntryError: a leaf is missing or not stored as bytes.
+            StorageError: the database cannot be read.
+        """
+        end = self._stop(stop)
+        pages = [(lo, min(lo + PAGE, end)) for lo in range(start, end, PAGE)]
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            results = pool.map(_hash_page, [(self._url, lo, hi) for lo, hi in pages])
+            yield from itertools.chain.from_iterable(results)
 
     def iter_key_rows(self) -> Iterator[KeyRow]:
         last = -1

@@ -182,3 +182,31 @@ def test_a_url_without_a_driver_is_a_usage_error():
 def test_store_location_never_shows_a_password():
     store = open_store("postgresql+psycopg://user:sekrit@127.0.0.1:1/nothing")
     assert store.location == "postgresql+psycopg://user:***@127.0.0.1:1/nothing"
+
+
+def test_a_large_ledger_is_verified_on_several_cores_with_the_same_result(sql_ledger, monkeypatch):
+    import erasure_ledger.ledger as ledger_module
+    import erasure_ledger.stores.sql as sql_module
+
+    sql_ledger.append([make_entry(f"R{i}") for i in range(25)], now=FIXED_NOW)
+    sql_ledger.append([make_entry(f"S{i}") for i in range(7)], now=FIXED_NOW)
+    serial = sql_ledger.verify()
+    monkeypatch.setattr(ledger_module, "PARALLEL_VERIFY_THRESHOLD", 1)
+    monkeypatch.setattr(sql_module, "PAGE", 4)  # many pages, so the workers share the work
+    parallel = sql_ledger.verify()
+    assert parallel == serial
+
+
+def test_tampering_is_found_on_the_parallel_path_too(sql_ledger, monkeypatch):
+    import sqlalchemy as sa
+
+    import erasure_ledger.ledger as ledger_module
+    import erasure_ledger.stores.sql as sql_module
+
+    sql_ledger.append([make_entry(f"R{i}") for i in range(10)], now=FIXED_NOW)
+    with sql_ledger.store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE erasure_ledger_leaves SET data = :d WHERE seq = 3"), {"d": b"{}"})
+    monkeypatch.setattr(ledger_module, "PARALLEL_VERIFY_THRESHOLD", 1)
+    monkeypatch.setattr(sql_module, "PAGE", 4)
+    with pytest.raises(TamperedEntryError, match="does not match the stored entries"):
+        sql_ledger.verify()
