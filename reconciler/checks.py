@@ -3,8 +3,10 @@
 Everything here runs before the first change, and raises :class:`DataMapError` (exit 2,
 nothing changed) naming ``file:line: key.path``:
 
-- schema drift: a mapped table or column the snapshot lacks is noted and skipped; a missing
-  subject table or key, or a missing ``retain.after`` column, stops the run;
+- schema drift: a mapped table, or an anonymize/retain column, the snapshot lacks is noted and
+  skipped; a missing subject table or key, a missing link or match column of a table that is
+  there (its erased people's rows could not be found), or a missing ``retain.after`` column,
+  stops the run;
 - every strategy against the column's type, length, NOT NULL and UNIQUE, on the table and on
   each of its partitions or inheriting tables (which may carry constraints the parent lacks);
 - a strategy on a foreign-key column must write NULL (any other value points nowhere);
@@ -77,24 +79,26 @@ class Checks:
             self.note(path, f"table {table.name!r}")
             return
         if table.link is not None:
+            key = "referenced_by" if table.link.reverse else "parent"
             parent = self.ctx.usable.get(table.link.parent)
             if parent is None:
-                key = "referenced_by" if table.link.reverse else "parent"
-                self.note(f"{path}.link.{key}", f"{key.replace('_', ' ')} table "
-                                                f"{table.link.parent!r}")
+                if table.link.parent in self.ctx.schema.tables:
+                    # the parent is there but was skipped: its own parent is missing
+                    self.drift.append(f"{path}.link.{key}: {key.replace('_', ' ')} table "
+                                      f"{table.link.parent!r} skipped (its parent is not in "
+                                      "this snapshot)")
+                else:
+                    self.note(f"{path}.link.{key}", f"{key.replace('_', ' ')} table "
+                                                    f"{table.link.parent!r}")
                 return
-            missing = [c for c, p in table.link.on
-                       if c not in snap.columns or p not in parent.columns]
-            if missing:
-                self.note(f"{path}.link.on", f"column {missing[0]!r}")
-                return
-        present = [(t, c) for t, c in table.match if c in snap.columns]
-        for _, column in table.match:
+            self.link_columns(table, path, snap.columns, parent.columns)
+        for id_type, column in table.match:
             if column not in snap.columns:
-                self.note(f"{path}.match" if table.link is None and table is not self.map.subject
-                          else f"{path}.identifiers", f"column {column!r}")
-        if table.match and not present:
-            return
+                # the table is there, so the erased people's rows are too: they cannot be found
+                key = "identifiers" if table is self.map.subject else "match"
+                where = self.map.where(f"{path}.{key}.{id_type}")
+                raise DataMapError(f"{where}: column {table.name}.{column} is not in this "
+                                   "snapshot, so the rows of erased people cannot be found")
         if table.retain is not None and table.retain.after not in snap.columns:
             raise DataMapError(f"{self.map.where(f'{path}.retain.after')}: column "
                                f"{table.retain.after!r} is not in this snapshot")
@@ -105,6 +109,24 @@ class Checks:
                 continue
             self.strategy(table, column, strategy)
         self.ctx.usable[table.name] = snap
+
+    def link_columns(self, table: TableMap, path: str, mine: Iterable[str],
+                     theirs: Iterable[str]) -> None:
+        """Both tables of a link exist: each of its columns must too.
+
+        Raises:
+            DataMapError: a link column is missing (the rows could not be found).
+        """
+        assert table.link is not None
+        present = {table.name: set(mine), table.link.parent: set(theirs)}
+        for column, other in table.link.on:
+            # the map's key is the referencing table's column: ours, or the parent's if reverse
+            key = other if table.link.reverse else column
+            for owner, name in ((table.name, column), (table.link.parent, other)):
+                if name not in present[owner]:
+                    where = self.map.where(f"{path}.link.on.{key}")
+                    raise DataMapError(f"{where}: column {owner}.{name} is not in this "
+                                       "snapshot, so the rows of erased people cannot be found")
 
     def strategy(self, table: TableMap, column: str, strategy: Strategy) -> None:
         where = self.map.where(f"{table_path(self.map, table.name)}.columns.{column}")

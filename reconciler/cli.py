@@ -7,12 +7,16 @@ never a traceback (unless ``--debug``), never an identifier value.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
 import logging
+import os
+import re
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -41,8 +45,21 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+def _print_traceback(exc: BaseException) -> None:
+    # ``raise ... from None`` keeps messages short; with --debug the cause is the point.
+    link: BaseException | None = exc
+    while link is not None:
+        if link.__cause__ is None and link.__context__ is not None:
+            link.__suppress_context__ = False
+        link = link.__cause__ or link.__context__
+    traceback.print_exception(exc, file=sys.stderr)
+
+
 def handle_errors(func: F) -> F:
-    """Map library errors to one stderr line and their exit code; ``--debug`` re-raises."""
+    """Map library errors to one stderr line and their exit code; ``--debug`` adds a traceback.
+
+    The exit code never depends on ``--debug``: 1 means residual data, whatever else is shown.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -51,22 +68,101 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (LedgerError, ReconcileError) as exc:
             if debug:
-                raise
+                _print_traceback(exc)
             fail(str(exc), exc.exit_code)
-        except (click.ClickException, click.exceptions.Exit, SystemExit):
+        except (click.ClickException, click.exceptions.Exit, SystemExit, BrokenPipeError):
             raise
         except Exception as exc:
             if debug:
-                raise
+                _print_traceback(exc)
+                fail(f"internal error ({type(exc).__name__}); see the traceback above")
             # An unexpected exception's message could quote data; print only its type.
             fail(f"internal error ({type(exc).__name__}); rerun with --debug for details")
 
     return wrapper  # type: ignore[return-value]
 
 
-@click.group()
+_OPTION_NAME = re.compile(r"--?[a-z][a-z-]{0,40}")
+_DATE_PARTS = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%H": "HH", "%M": "MM", "%S": "SS"}
+
+
+def _expected_date(formats: Any) -> str:
+    forms = []
+    for written in formats:
+        form = str(written)
+        for code, shown in _DATE_PARTS.items():
+            form = form.replace(code, shown)
+        forms.append(form)
+    return ", ".join(forms[:-1]) + " or " + forms[-1] if len(forms) > 1 else "".join(forms)
+
+
+def usage_message(exc: click.ClickException) -> str:  # noqa: PLR0911 - one return per kind
+    """One line for a usage error that names the parameter and the problem, never the value.
+
+    A value typed in the wrong place may be an identifier (``plan jan@example.nl``); an option
+    name is repeated only if it looks like one.
+
+    Returns:
+        The message, without the ``reconciler: error:`` prefix.
+    """
+    if isinstance(exc, click.MissingParameter):
+        param = exc.param
+        name = param.opts[0] if param is not None and param.opts else "a parameter"
+        return f"missing option {name}"
+    if isinstance(exc, click.BadParameter):
+        param = exc.param
+        name = param.opts[0] if param is not None and param.opts else "a parameter"
+        kind = param.type if param is not None else None
+        if isinstance(kind, click.DateTime):
+            return f"invalid value for {name}: expected {_expected_date(kind.formats)}"
+        if isinstance(kind, click.Choice):
+            return f"invalid value for {name}: expected one of {', '.join(map(str, kind.choices))}"
+        if kind is not None and kind.name:
+            return f"invalid value for {name}: expected {kind.name}"
+        return f"invalid value for {name}"
+    if isinstance(exc, click.NoSuchOption):
+        if _OPTION_NAME.fullmatch(exc.option_name or ""):
+            hint = f" (did you mean {', '.join(exc.possibilities)}?)" if exc.possibilities else ""
+            return f"no such option {exc.option_name}{hint}"
+        return "no such option"
+    message = exc.format_message()
+    if message.startswith("Got unexpected extra argument"):
+        return "unexpected extra argument(s); quote values that contain spaces"
+    if message.startswith("No such command"):
+        return "no such command (try: reconciler --help)"
+    if isinstance(exc, click.UsageError):
+        return "invalid usage (try: reconciler --help)"
+    return "invalid input"
+
+
+class _Group(click.Group):
+    """The ``reconciler`` group: usage errors as one line, exit 2; a closed pipe is quiet."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            status = super().main(args, prog_name or "reconciler", complete_var,
+                                  standalone_mode=False, **extra)
+        except BrokenPipeError:
+            # The reader went away (`reconciler plan | head -2`): not an error of ours.
+            # Python flushes stdout at exit: point it at /dev/null so that is quiet too.
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
+        except click.exceptions.Abort:
+            fail("aborted; nothing was changed")
+        except click.ClickException as exc:
+            fail(usage_message(exc))
+        sys.exit(status if isinstance(status, int) else 0)
+
+
+@click.group(name="reconciler", cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reconciler")
-@click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
+@click.option("--debug", is_flag=True,
+              help="Show tracebacks and debug logging (exit codes stay the same).")
 def main(debug: bool) -> None:
     """Replay the erasure ledger against a restored database snapshot."""
     # botocore's DEBUG records quote request parameters: object keys, which can hold personal
@@ -305,4 +401,4 @@ def discover_command(db: str, subject_table: str, out: str | None) -> None:
         click.echo(text, nl=False)
 
 
-__all__ = ["handle_errors", "main"]
+__all__ = ["handle_errors", "main", "usage_message"]

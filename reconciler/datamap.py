@@ -10,6 +10,7 @@ Left out on purpose: no database access, no ledger access.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from collections.abc import Iterator, Mapping
@@ -31,6 +32,30 @@ ON_REFERENCE: tuple[OnReference, ...] = ("refuse", "nullify", "anonymize")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
 _TYPE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _PURPOSE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+# Names people write for a built-in type, in Dutch or spelled out: a map that says
+# "telefoon" means "phone", and matching on a custom type no entry uses finds nobody.
+_ALIASES = {
+    "telefoon": "phone", "telefoonnummer": "phone", "mobiel": "phone", "tel": "phone",
+    "phone_number": "phone", "mobile": "phone", "klantnummer": "customer_number",
+    "klantnr": "customer_number", "customer_id": "customer_number", "e_mail": "email",
+    "mail": "email", "emailadres": "email", "email_address": "email",
+    "gebruikersnaam": "username", "user_name": "username", "rekeningnummer": "iban",
+    "ip_address": "ip", "ip_adres": "ip", "kvk_nummer": "kvk",
+}
+
+
+def close_known_type(id_type: str) -> str | None:
+    """The built-in identifier type a custom ``id_type`` most likely misspells, if any.
+
+    Returns:
+        A name from ``KNOWN_TYPES``, or None.
+    """
+    if id_type in KNOWN_TYPES:
+        return None
+    if id_type in _ALIASES:
+        return _ALIASES[id_type]
+    close = difflib.get_close_matches(id_type, sorted(KNOWN_TYPES), n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 @dataclass(frozen=True)
@@ -330,6 +355,10 @@ class _Parser:
         for id_type, key_node, value_node in self.pairs(node, path, key_kind="identifier types"):
             if id_type not in KNOWN_TYPES and not _TYPE.fullmatch(id_type):
                 raise self.fail(key_node, f"{path}.{id_type}", "not an identifier type")
+            meant = close_known_type(id_type)
+            if meant is not None:
+                raise self.fail(key_node, f"{path}.{id_type}",
+                                f"unknown identifier type {id_type!r} (did you mean {meant!r}?)")
             out.append((id_type, self.name(value_node, f"{path}.{id_type}")))
         return tuple(out)
 
@@ -556,4 +585,4 @@ class _Parser:
 
 
 __all__ = ["ACTIONS", "ON_REFERENCE", "Action", "DataMap", "Link", "OnReference", "OptOutRule",
-           "Retain", "RetentionRule", "TableMap"]
+           "Retain", "RetentionRule", "TableMap", "close_known_type"]

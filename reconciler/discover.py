@@ -6,9 +6,11 @@ types, and adds tables outside that tree that hold identifier-looking columns as
 tables. Names are not enough (a column ``address`` may hold e-mail addresses), so it also
 reads a small sample of every string column (the first :data:`SAMPLE_SIZE` non-null values)
 and tests them with ``find_emails``, ``find_phones`` and ``find_ibans``: a column whose
-sampled values are mostly one e-mail address, phone number or IBAN each is guessed to hold
-that identifier. Every guess is marked in a comment, with the counts it rests on (never a
-value); the result loads as a valid data map.
+sampled values are mostly one e-mail address, phone number or IBAN each (the whole value,
+separators aside) is guessed to hold that identifier; one whose values mostly merely contain
+one (sentences that mention a number) is flagged as personal free text. Every guess is
+marked in a comment, with the counts it rests on (never a value); the result loads as a valid
+data map.
 
 Left out on purpose: no writes to the database (read-only reflection and sampling); the CLI
 writes the file. Partitions and inheriting tables are left to their parent.
@@ -17,6 +19,7 @@ writes the file. Partitions and inheriting tables are left to their parent.
 # ruff: noqa: S608 - SQL text is built from quoted identifiers
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -24,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from erasure_ledger import InvalidIdentifierError, find_emails, find_ibans, find_phones, normalize
-from reconciler.errors import DataMapError, SnapshotError, redact_url
+from reconciler.errors import DataMapError, SnapshotError, cannot_connect, redact_url
 from reconciler.heuristics import identifier_type, looks_personal
 from reconciler.replay import open_snapshot
 from reconciler.schema import ForeignKey, SnapshotSchema, TableSchema, reflect
@@ -47,10 +50,14 @@ class ValueGuess:
     id_type: str
     matched: int
     sampled: int
+    free_text: bool = False  # the values contain such identifiers but are more than that
 
     def comment(self) -> str:
         """Returns: the YAML comment text (counts only, never a value)."""
         noun = _FINDERS[self.id_type][1]
+        if self.free_text:
+            return (f"guess: personal free text: {self.matched} of {self.sampled} sampled "
+                    f"values contain {noun}")
         return f"guess: {self.matched} of {self.sampled} sampled values look like {noun}"
 
 
@@ -66,11 +73,18 @@ def discover(db: str, subject_table: str) -> str:
     """
     with open_snapshot(db) as engine:
         try:
-            with engine.connect() as conn:
+            conn = engine.connect()
+        except sa.exc.SQLAlchemyError as exc:
+            reason = cannot_connect(exc, engine.url.password)
+            raise SnapshotError(f"snapshot {redact_url(db)}: {reason}") from None
+        try:
+            with conn:
                 schema = reflect(conn)
                 samples = sample_values(conn, schema)
-        except sa.exc.SQLAlchemyError:
-            raise SnapshotError(f"snapshot {redact_url(db)}: cannot connect") from None
+        except sa.exc.SQLAlchemyError as exc:
+            # a failed query may quote values: name only its class
+            raise SnapshotError(f"snapshot {redact_url(db)}: reading the schema failed: "
+                                f"{type(exc).__name__}") from None
     return draft(schema, subject_table, source=redact_url(db), samples=samples)
 
 
@@ -109,16 +123,32 @@ def value_guess(values: Sequence[str], *, default_region: str = "NL") -> ValueGu
         matched = sum(1 for value in values if _is_one(id_type, finder, value, default_region))
         if matched >= GUESS_SHARE * len(values):
             return ValueGuess(id_type, matched, len(values))
+    for id_type, (finder, _) in _FINDERS.items():
+        found = sum(1 for value in values if _finds(id_type, finder, value, default_region))
+        if found >= GUESS_SHARE * len(values):
+            return ValueGuess(id_type, found, len(values), free_text=True)
     return None
 
 
+_SEPARATORS = re.compile(r"[\s().\-/+]")
+
+
+def _finds(id_type: str, finder: Callable[..., list[str]], value: str, region: str) -> list[str]:
+    return finder(value, default_region=region) if id_type == "phone" else finder(value)
+
+
 def _is_one(id_type: str, finder: Callable[..., list[str]], value: str, region: str) -> bool:
+    """The value is one identifier of ``id_type`` and nothing else (separators aside)."""
     try:
         normal = normalize(id_type, value, default_region=region)
     except InvalidIdentifierError:
         return False
-    found = finder(value, default_region=region) if id_type == "phone" else finder(value)
-    return found == [normal]
+    if _finds(id_type, finder, value, region) != [normal]:
+        return False
+    bare = _SEPARATORS.sub("", value).lower()
+    if id_type == "phone":  # normalised to E.164: a national 0 or 00 prefix differs
+        return bare.isdigit()
+    return bare == _SEPARATORS.sub("", normal).lower()
 
 
 def draft(schema: SnapshotSchema, subject_table: str, *, source: str,
@@ -198,7 +228,8 @@ def _identifiers(table: TableSchema, guesses: Mapping[tuple[str, str], ValueGues
     named = {c for _, c, _ in found}
     for column in table.columns:
         guess = guesses.get((table.name, column))
-        if guess is not None and guess.id_type not in seen and column not in named:
+        if (guess is not None and not guess.free_text and guess.id_type not in seen
+                and column not in named):
             seen.add(guess.id_type)
             found.append((guess.id_type, column, guess.comment()))
     return found

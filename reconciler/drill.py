@@ -34,7 +34,7 @@ from sqlalchemy.pool import NullPool
 
 from erasure_ledger import Ledger
 from reconciler.datamap import DataMap
-from reconciler.errors import SnapshotError, redact_url
+from reconciler.errors import SnapshotError, cannot_connect, redact_url
 from reconciler.objects import ObjectStore
 from reconciler.progress import NullProgress, Progress
 from reconciler.replay import ReplayResult, replay
@@ -203,8 +203,9 @@ def _require_empty(target: sa.Engine, shown: str) -> None:
     try:
         with target.connect() as conn:
             existing = sa.inspect(conn).get_table_names()
-    except sa.exc.SQLAlchemyError:
-        raise SnapshotError(f"scratch database {shown}: cannot connect") from None
+    except sa.exc.SQLAlchemyError as exc:
+        reason = cannot_connect(exc, target.url.password)
+        raise SnapshotError(f"scratch database {shown}: {reason}") from None
     if existing:
         # Never run a drill against a database that holds anything: it may be production.
         raise SnapshotError(f"scratch database {shown} is not empty ({len(existing)} "

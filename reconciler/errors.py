@@ -61,6 +61,23 @@ class ResidualDataFound(ReconcileError):
         self.result = result
 
 
+def cannot_connect(exc: BaseException, password: object = None) -> str:
+    """``cannot connect: <the driver's first line>``, for a failed connection.
+
+    A connection error carries no row data (nothing was read yet), only the host, port, user
+    or database; the password is removed should a driver quote it.
+
+    Returns:
+        A message safe to print.
+    """
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    reason = lines[0][:200] if lines else type(orig).__name__
+    if password:  # the URL's password (engine.url.password), should a driver quote it
+        reason = reason.replace(str(password), "***")
+    return f"cannot connect: {reason}"
+
+
 def redact_url(url: str) -> str:
     """The URL with its password replaced by ``***`` (a path is returned unchanged).
 
@@ -77,4 +94,4 @@ def redact_url(url: str) -> str:
 
 
 __all__ = ["DataMapError", "ObjectStorageError", "ReconcileError", "ResidualDataFound",
-           "SnapshotError", "redact_url"]
+           "SnapshotError", "cannot_connect", "redact_url"]

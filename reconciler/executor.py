@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from erasure_ledger import KNOWN_TYPES
 from reconciler.checks import Checks, trigger_warnings
 from reconciler.datamap import DataMap
 from reconciler.ops import AnonymizeRows, DeleteRows, Op
@@ -139,16 +140,33 @@ def execute(conn: Connection, plan: Plan, data_map: DataMap, *, dry_run: bool,
             changes.append(change)
             fired += bool(not dry_run and trigger_warnings(ctx.schema, [change]))
     warnings += trigger_warnings(ctx.schema, changes)
+    warnings += unused_custom_types(data_map, plan)
     drift = sorted({*checks.drift, *expanded.drift})
     return Execution(dry_run=dry_run, results=tuple(results), drift=tuple(drift),
                      schema_fingerprint=ctx.schema.fingerprint, subjects=subject_counts,
                      warnings=tuple(dict.fromkeys(warnings)))
 
 
+def unused_custom_types(data_map: DataMap, plan: Plan) -> list[str]:
+    """A warning per custom identifier type of the map that no ledger entry uses.
+
+    Such a map matches nobody: often the type is misspelt (the ledger says ``loyalty_card``,
+    the map ``loyaltycard``).
+
+    Returns:
+        One line per unused custom type, in map order.
+    """
+    used = {wanted.id_type for wanted in plan.wanted}
+    custom = dict.fromkeys(id_type for table in data_map.all_tables()
+                           for id_type, _ in table.match if id_type not in KNOWN_TYPES)
+    return [f"identifier type {id_type!r} is used by no ledger entry"
+            for id_type in custom if id_type not in used]
+
+
 def _run(ctx: Context, st: Statements, staging: Staging, op: Op, dry_run: bool) -> OpResult:
     if isinstance(op, AnonymizeRows):
         staging.stage_hashes(op)
-    by_source = _ordered(tuple((str(s), int(n)) for s, n in ctx.conn.execute(st.count(op))))
+    by_source = _ordered(tuple((str(s), int(n)) for s, n in ctx.conn.execute(st.count(op, dry_run=dry_run))))
     statement = st.statement(op, dry_run=dry_run)
     if statement is None:
         rows = 0
@@ -176,4 +194,4 @@ def _source_order(src: str) -> tuple[int, str]:
     return (0, f"{int(src):012d}") if src.isdigit() else (1, src)
 
 
-__all__ = ["KEPT_ACTIONS", "Execution", "OpResult", "execute"]
+__all__ = ["KEPT_ACTIONS", "Execution", "OpResult", "execute", "unused_custom_types"]

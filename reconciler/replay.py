@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 
 from erasure_ledger import Ledger, OpenedEntry
 from reconciler.datamap import DataMap
-from reconciler.errors import ReconcileError, SnapshotError, redact_url
+from reconciler.errors import ReconcileError, SnapshotError, cannot_connect, redact_url
 from reconciler.executor import Execution, execute
 from reconciler.locations import ObjectPass, ObjectsOutcome, erasure_wanted
 from reconciler.objects import ObjectStore
@@ -258,8 +258,9 @@ def _scan(conn: sa.Connection, shown: str, data_map: DataMap, entries: list[Open
 def _connect(engine: Engine, shown: str) -> Iterator[sa.Connection]:
     try:
         conn = engine.connect()
-    except sa.exc.SQLAlchemyError:
-        raise SnapshotError(f"snapshot {shown}: cannot connect") from None
+    except sa.exc.SQLAlchemyError as exc:
+        reason = cannot_connect(exc, engine.url.password)
+        raise SnapshotError(f"snapshot {shown}: {reason}") from None
     with conn:
         yield conn
 

@@ -321,8 +321,19 @@ class Statements:
                     f"{self.deleted(target, alias, sql)})")
         return self.person(self.ctx.map.table(op.table), row, op.group, sql)
 
-    def count(self, op: Op) -> sa.TextClause:
-        """The grouped query counting ``op``'s rows per source (ledger seq or retention rule)."""
+    def not_deleted_before(self, op: Op, row: str, sql: Sql) -> str:
+        """SQL, for a dry run: `` AND NOT (...)`` excluding rows an earlier delete of the run
+        removes (a row both an erasure and an objection delete is deleted once); "" if none."""
+        earlier = self.ctx.ops[:self.ctx.ops.index(op)] if op in self.ctx.ops else ()
+        parts = [self.deleted(prev, row, sql) for prev in earlier
+                 if isinstance(prev, DeleteRows) and prev.table == op.table]
+        return f" AND NOT ({' OR '.join(parts)})" if parts else ""
+
+    def count(self, op: Op, *, dry_run: bool = False) -> sa.TextClause:
+        """The grouped query counting ``op``'s rows per source (ledger seq or retention rule).
+
+        In a dry run, rows an earlier delete of the run removes are not counted again.
+        """
         sql = Sql()
         if isinstance(op, NullifyReferences):
             # attributed to the entries whose rows the references point at
@@ -337,6 +348,8 @@ class Statements:
                             f"WHERE {where} GROUP BY {src}")
         joins, src = self.joins(self.ctx.map.table(op.table), "t0", op.group, sql)
         where, _ = self.scope(op, "t0", sql)
+        if dry_run:
+            where += self.not_deleted_before(op, "t0", sql)
         return sql.text(f"SELECT {src}, COUNT(*) FROM {self.q(op.table)} t0{joins} "
                         f"WHERE {where} GROUP BY {src}")
 
@@ -347,6 +360,7 @@ class Statements:
         person = self.membership(op, target, sql)
         where, sets = self.scope(op, target, sql)
         if dry_run:
+            where += self.not_deleted_before(op, target, sql)
             return sql.text(f"SELECT COUNT(*) FROM {target} WHERE {person} AND {where}")
         if isinstance(op, DeleteRows):
             return sql.text(f"DELETE FROM {target} WHERE {person} AND {where}")

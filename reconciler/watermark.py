@@ -28,7 +28,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
 
 from erasure_ledger import IntegrityError, Ledger, LedgerVerifier, OpenedEntry
-from reconciler.errors import SnapshotError, redact_url
+from reconciler.errors import SnapshotError, cannot_connect, redact_url
 from reconciler.schema import OWN_TABLES
 
 logger = logging.getLogger(__name__)
@@ -268,8 +268,9 @@ def stamp(db: str, ledger: Ledger, *, now: dt.datetime) -> Watermark:
     with open_snapshot(db) as engine:
         try:
             conn = engine.connect()
-        except sa.exc.SQLAlchemyError:
-            raise SnapshotError(f"snapshot {shown}: cannot connect") from None
+        except sa.exc.SQLAlchemyError as exc:
+            reason = cannot_connect(exc, engine.url.password)
+            raise SnapshotError(f"snapshot {shown}: {reason}") from None
         with conn:
             try:
                 with conn.begin():

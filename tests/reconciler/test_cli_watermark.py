@@ -91,7 +91,8 @@ def test_a_watermark_from_another_ledger_is_exit_3_and_changes_nothing(
                  id="no-file"),
     pytest.param("postgresql+psycopg://u:s3cret@127.0.0.1:1/x",
                  "reconciler: error: snapshot postgresql+psycopg://u:***@127.0.0.1:1/x: cannot "
-                 "connect", id="unreachable"),
+                 'connect: connection failed: connection to server at "127.0.0.1", port 1 '
+                 "failed: Connection refused", id="unreachable"),
 ])
 def test_stamp_errors_are_one_line(tmp_path: Path, db: str, stderr: str) -> None:
     ledger, _, _ = make_files(tmp_path, [ERASED_LONG_AGO])

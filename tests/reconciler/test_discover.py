@@ -53,3 +53,32 @@ def test_discover_adds_and_explains_columns_found_by_their_values(tmp_path: obje
     data_map = DataMap.from_text(text)
     assert data_map.subject.match == (("email", "contact"),)
     assert data_map.table("callbacks").match == (("phone", "nummer"),)
+
+
+def test_sentences_that_contain_a_phone_number_are_free_text_not_a_phone_column(
+        tmp_path: object) -> None:
+    url = f"sqlite:///{tmp_path}/shop.db"
+    md = sa.MetaData()
+    sa.Table("clients", md, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("email", sa.String(120)))
+    sa.Table("notes", md, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id")),
+             sa.Column("tekst", sa.Text))
+    sa.Table("calls", md, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("tekst", sa.Text))
+    sentences = [f"Bel me terug op 06 1234 56{n:02d} na vijven" for n in range(25)]
+    load(url, md, {"clients": [{"id": 1, "email": "jan@example.nl"}],
+                   "notes": [{"id": n, "client_id": 1, "tekst": t} for n, t in enumerate(sentences)],
+                   "calls": [{"id": n, "tekst": t} for n, t in enumerate(sentences)]})
+
+    guess = value_guess(sentences)
+    assert guess is not None
+    assert guess.comment() == ("guess: personal free text: 25 of 25 sampled values contain "
+                               "phone numbers")
+    text = discover(url, "clients")
+    assert ("      tekst: redact  # guess: personal free text: 25 of 25 sampled values "
+            "contain phone numbers\n") in text
+    assert "phone: tekst" not in text  # not matched on as an identifier column
+    assert "calls" not in text  # nothing to match its rows on
+    assert "1234" not in text
+    DataMap.from_text(text)

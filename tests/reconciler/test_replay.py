@@ -220,6 +220,23 @@ def test_a_missing_parent_table_skips_its_children_as_drift(
     )
 
 
+def test_plan_counts_a_row_an_erasure_and_an_objection_both_delete_once(
+        shop: str, make_ledger: MakeLedger) -> None:
+    # Jan's erasure deletes his newsletter row first; his objection then finds nothing there.
+    optout_jan = {"request_id": "OPT-2", "kind": "objection", "purpose": "marketing",
+                  "identifiers": {"email": "jan@example.nl"}}
+    planned = run(shop, make_ledger(ERASE_JAN, optout_jan), NO_RETENTION, dry_run=True)
+    applied = run(shop, make_ledger(ERASE_JAN, optout_jan), NO_RETENTION)
+
+    def newsletter(result: ReplayResult) -> list[tuple[str, str, int, tuple[tuple[str, int], ...]]]:
+        return [(r.action, r.group, r.rows, r.by_source) for r in result.execution.results
+                if r.table == "newsletter"]
+
+    assert newsletter(planned) == newsletter(applied) == [
+        ("delete", "erase", 1, (("0", 1),)), ("delete", "optout:marketing", 0, ())]
+    assert planned.execution.rows_changed == applied.execution.rows_changed
+
+
 def test_a_missing_subject_table_or_key_is_an_error(db_url: str, make_ledger: MakeLedger) -> None:
     md = shop_metadata()
     load(db_url, sa.MetaData(), {})
