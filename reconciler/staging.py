@@ -74,12 +74,18 @@ class Staging:
                 self.stage_matches(table)
         keys = ", ".join(f"s.{self.q(c)}" for c in subject.key)
         knames = ", ".join(f"k{i}" for i in range(len(subject.key)))
+        self.index_staged(MATCH, ["tbl", "col", "raw"])
         sql = Sql()
-        on = self.st.match_condition(subject, "s", "m", sql)
-        if on:
+        # One equi-join per identifier column, combined with UNION (which also removes the
+        # duplicates of a person found by two columns): an OR of them made every database
+        # compare every subject row with every staged value.
+        arms = [
+            f"SELECT m.grp, m.src, {keys} FROM {self.q(subject.name)} s JOIN {MATCH} m ON {on}"
+            for on in self.st.match_conditions(subject, "s", "m", sql)
+        ]
+        if arms:
             self.ctx.conn.execute(sql.text(
-                f"INSERT INTO {SUBJECT} (grp, src, {knames}) SELECT DISTINCT m.grp, m.src, "
-                f"{keys} FROM {self.q(subject.name)} s JOIN {MATCH} m ON {on}"))
+                f"INSERT INTO {SUBJECT} (grp, src, {knames}) " + " UNION ".join(arms)))
         for cut in self.plan.retention:
             sql = Sql()
             info = snap.columns[cut.column]
@@ -89,7 +95,15 @@ class Staging:
                 f"INSERT INTO {SUBJECT} (grp, src, {knames}) SELECT DISTINCT 'erase', {src}, "
                 f"{keys} FROM {self.q(subject.name)} s "
                 f"WHERE s.{self.q(cut.column)} < {cutoff}"))
+        self.index_staged(SUBJECT, ["grp", *(f"k{i}" for i in range(len(subject.key)))])
         self.stage_shared(sorted(set(groups)))
+
+    def index_staged(self, name: str, columns: Sequence[str]) -> None:
+        """Index a filled staging table and give the planner its statistics: without them
+        SQLite scans the staging table once per target row (docs/benchmarks.md)."""
+        statements = self.ctx.dialect.index_temp_table(name, columns)
+        for statement in statements:
+            self.ctx.conn.execute(sa.text(statement))
 
     def subject_counts(self) -> tuple[tuple[str, int], ...]:
         """Returns: staged subjects per source (ledger seq or ``retention:<rule>``)."""

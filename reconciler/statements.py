@@ -123,6 +123,17 @@ class Statements:
         return " AND ".join(f"{left}.{self.q(a)} = {right}.{self.q(b)}"
                             for a, b in zip(left_cols, right_cols, strict=True))
 
+    def match_conditions(self, table: TableMap, row: str, m: str, sql: Sql) -> list[str]:
+        """One equi-join condition per identifier column: unlike their OR, each can use an
+        index or a hash join (docs/benchmarks.md, "Reconciler")."""
+        tbl = sql.bind(table.name)
+        return [
+            f"{m}.tbl = {tbl} AND {m}.col = {sql.bind(column)} AND "
+            f"{self.dialect.exact_eq(self.col(row, table.name, column), f'{m}.raw')}"
+            for _, column in table.match
+            if column in self.ctx.usable[table.name].columns
+        ]
+
     def match_condition(self, table: TableMap, row: str, m: str, sql: Sql) -> str:
         parts = [f"({m}.col = {sql.bind(column)} AND "
                  f"{self.dialect.exact_eq(self.col(row, table.name, column), f'{m}.raw')})"

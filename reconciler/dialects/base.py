@@ -27,6 +27,14 @@ class DefaultDialect:
         """Returns: SQL text dropping a staging table if it exists."""
         return f"DROP TABLE IF EXISTS {name}"
 
+    def index_temp_table(self, name: str, columns: Sequence[str]) -> list[str]:
+        """Statements that index a filled staging table and refresh its statistics.
+
+        Returns:
+            SQL texts, run in order.
+        """
+        return [f"CREATE INDEX {name}_ix ON {name} ({', '.join(columns)})", f"ANALYZE {name}"]
+
     def exact_eq(self, column: str, staged: str) -> str:
         """Equality that is case- and trailing-space-sensitive (staged values are exact).
 

@@ -18,6 +18,12 @@ class MySQLDialect(DefaultDialect):
         cols = ", ".join(f"{col} {type_.replace('TEXT', 'LONGTEXT')}" for col, type_ in columns)
         return f"CREATE TEMPORARY TABLE {name} ({cols}) DEFAULT CHARSET=utf8mb4"
 
+    def index_temp_table(self, name: str, columns: Sequence[str]) -> list[str]:
+        """Returns: SQL texts. Text columns are indexed by prefix (LONGTEXT cannot be indexed
+        whole); ANALYZE is left to InnoDB, which samples statistics itself."""
+        cols = ", ".join(f"{c}(191)" if c == "raw" else c for c in columns)
+        return [f"CREATE INDEX {name}_ix ON {name} ({cols})"]
+
     def drop_temp_table(self, name: str) -> str:
         """Returns: SQL text."""
         return f"DROP TEMPORARY TABLE IF EXISTS {name}"
