@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,11 +116,15 @@ def reflect(conn: Connection) -> SnapshotSchema:
         The schema.
     """
     insp = sa.inspect(conn)
-    columns = insp.get_multi_columns()
-    pks = insp.get_multi_pk_constraint()
-    fks = insp.get_multi_foreign_keys()
-    uniques = insp.get_multi_unique_constraints()
-    indexes = insp.get_multi_indexes()
+    with warnings.catch_warnings():
+        # SQLAlchemy warns (to stderr) about what it cannot reflect, e.g. expression indexes
+        # on SQLite; they do not matter here, and the CLI promises one line on errors only.
+        warnings.simplefilter("ignore", sa.exc.SAWarning)
+        columns = insp.get_multi_columns()
+        pks = insp.get_multi_pk_constraint()
+        fks = insp.get_multi_foreign_keys()
+        uniques = insp.get_multi_unique_constraints()
+        indexes = insp.get_multi_indexes()
     parents = _inheritance(conn)
     tables: dict[str, TableSchema] = {}
     digest = hashlib.sha256()
