@@ -47,6 +47,10 @@ from reconciler.schema import SnapshotSchema, reflect
 _EXTRACTED = frozenset({"email", "phone", "iban"})
 _NORMALISED_TOKENS = frozenset({"ip", "kvk", "mac"})
 _DIGITS = re.compile(r"\d")
+_NON_DIGITS = re.compile(r"\D+")
+# A phone number written in any format keeps its digits in order, so the last digits of a
+# ledger phone number appear in the concatenated digits of any text that holds it.
+_PHONE_TAIL = 7
 _IBAN_HINT = re.compile(r"[A-Za-z]{2}\d{2}")
 
 
@@ -94,6 +98,14 @@ class _Index:
                 seqs = self.by_type.setdefault(ident.type, {}).setdefault(ident.value, [])
                 seqs.append(opened.meta.seq)
         self.token_types = [t for t in self.by_type if t not in _EXTRACTED]
+        # Cheap pre-filter for the phone matcher (the costliest step of a scan): only texts
+        # whose digits contain the tail of some ledger phone number are parsed.
+        self.phone_tails = {
+            digits[-_PHONE_TAIL:]
+            for phone in self.by_type.get("phone", {})
+            if (digits := _NON_DIGITS.sub("", phone))
+        }
+        self.short_phone_tails = {t for t in self.phone_tails if len(t) < _PHONE_TAIL}
 
     def lookup(self, id_type: str, value: str) -> Sequence[int]:
         return self.by_type.get(id_type, {}).get(value, [])
@@ -106,12 +118,20 @@ class _Index:
         except InvalidIdentifierError:
             return []
 
+    def _may_hold_a_ledger_phone(self, text: str) -> bool:
+        digits = _NON_DIGITS.sub("", text)
+        tails = self.phone_tails
+        if any(digits[i : i + _PHONE_TAIL] in tails for i in range(len(digits) - _PHONE_TAIL + 1)):
+            return True
+        # numbers shorter than the tail (rare) are looked for whole
+        return any(t in digits for t in self.short_phone_tails)
+
     def in_text(self, text: str, region: str) -> set[int]:
         found: set[int] = set()
         if "email" in self.by_type and "@" in text:
             for email in find_emails(text):
                 found.update(self.lookup("email", email))
-        if "phone" in self.by_type and len(_DIGITS.findall(text)) >= 6:
+        if self.phone_tails and self._may_hold_a_ledger_phone(text):
             for phone in find_phones(text, default_region=region):
                 found.update(self.lookup("phone", phone))
         if "iban" in self.by_type and _IBAN_HINT.search(text):

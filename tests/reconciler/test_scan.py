@@ -8,7 +8,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from erasure_ledger import Ledger
+from erasure_ledger import Identifier, Ledger
 from reconciler.datamap import DataMap
 from reconciler.replay import replay, verify
 from reconciler.scan import Finding
@@ -60,3 +60,19 @@ def test_free_text_is_scanned_for_emails_phones_ibans_and_tokens(
     shown = repr(result).lower()
     for value in ("jan@example.nl", "c-1001", "853988", "nl91abna"):
         assert value not in shown
+
+
+def test_the_phone_prefilter_lets_every_spelling_of_a_ledger_number_through():
+    from reconciler.scan import _Index
+
+    class Meta:
+        seq, request_id, kind = 7, "DSR-7", "erasure"
+
+    class Opened:
+        meta = Meta()
+        entry = type("E", (), {"identifiers": (Identifier.parse("phone", "0416-853988"),)})()
+
+    index = _Index([Opened()])
+    for text in ["bel 0416-853988", "+31 416 85 39 88 graag", "(0416) 85.39.88", "0031416853988"]:
+        assert index.in_text(text, "NL") == {7}, text
+    assert index.in_text("order 123456789 of 2026", "NL") == set()
