@@ -76,9 +76,6 @@ class Leaf:
         """AES-GCM associated data: the canonical header (ledger-format §3)."""
         return self.header_bytes or canonical_json(self.header)
 
-    def to_bytes(self) -> bytes:
-        return leaf_bytes(self.associated_data(), self.sealed)
-
     def meta(self, *, shredded: bool = False) -> EntryMeta:
         h = self.header
 

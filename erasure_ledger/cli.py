@@ -657,11 +657,7 @@ def shred(
     if before:
         chosen = [m.seq for m in ledger.shreddable(before=parse_timestamp(before, field_name="--before"))]
     else:
-        chosen = sorted(set(seqs))
-        size = ledger.checkpoint().checkpoint.size
-        missing = [s for s in chosen if not 0 <= s < size]
-        if missing:
-            raise UsageError(f"no entry {missing[0]} (the ledger holds entries 0..{size - 1})")
+        chosen = ledger.existing_seqs(seqs)
     if not chosen:
         click.echo("nothing to shred")
         return

@@ -8,7 +8,6 @@ environment and takes the current time as a parameter. Operations that need secr
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hmac
 import json
@@ -553,6 +552,19 @@ class Ledger:
             if not m.shredded and m.kind != COMPLETION and m.effective is not None and m.effective < before
         ]
 
+    def existing_seqs(self, seqs: Iterable[int]) -> list[int]:
+        """The sequence numbers, sorted and deduplicated, after checking each names an entry.
+
+        Raises:
+            UsageError: a sequence number is out of range.
+        """
+        wanted = sorted(set(seqs))
+        size = self.store.read_head().size
+        bad = [s for s in wanted if not 0 <= s < size]
+        if bad:
+            raise UsageError(f"no entry {bad[0]} (the ledger holds entries 0..{size - 1})")
+        return wanted
+
     def shred(self, seqs: Iterable[int]) -> list[int]:
         """Crypto-shred entries: destroy their wrapped data keys and blind-index tokens.
 
@@ -563,11 +575,7 @@ class Ledger:
             UsageError: a sequence number is out of range.
             TamperedEntryError: a key row was tampered with.
         """
-        wanted = sorted(set(seqs))
-        size = self.store.read_head().size
-        bad = [s for s in wanted if not 0 <= s < size]
-        if bad:
-            raise UsageError(f"no entry {bad[0]} (the ledger holds entries 0..{size - 1})")
+        wanted = self.existing_seqs(seqs)
         auth = self._auth()
         tombstones = []
         expected: dict[int, bytes] = {}
@@ -676,8 +684,4 @@ def _claimed_size(note: str | None) -> int | None:
         return None
 
 
-def proof_to_text(hashes: Sequence[bytes]) -> list[str]:
-    return [base64.b64encode(h).decode() for h in hashes]
-
-
-__all__ = ["LEDGER_FORMAT", "AppendResult", "Ledger", "LedgerError", "SignedCheckpoint", "proof_to_text"]
+__all__ = ["LEDGER_FORMAT", "AppendResult", "Ledger", "SignedCheckpoint"]
