@@ -41,17 +41,17 @@ from erasure_ledger import (
 from reconciler.datamap import DataMap
 from reconciler.dialects import dialect_for
 from reconciler.heuristics import looks_personal
+from reconciler.prefilter import TextFilter, ValueFilter, digits_of
 from reconciler.progress import NullProgress, Progress
 from reconciler.schema import SnapshotSchema, reflect
 
-_EXTRACTED = frozenset({"email", "phone", "iban"})
 _NORMALISED_TOKENS = frozenset({"ip", "kvk", "mac"})
-_DIGITS = re.compile(r"\d")
-_NON_DIGITS = re.compile(r"\D+")
-# A phone number written in any format keeps its digits in order, so the last digits of a
-# ledger phone number appear in the concatenated digits of any text that holds it.
-_PHONE_TAIL = 7
+_EXTRACTED = frozenset({"email", "phone", "iban"})
+# country code and check digits: an IBAN in text starts with those of a ledger IBAN (two
+# such hints never overlap, so findall sees every one)
 _IBAN_HINT = re.compile(r"[A-Za-z]{2}\d{2}")
+_DIGIT = re.compile(r"\d")
+_PAGE = 10_000  # rows fetched at a time from a streamed result
 
 
 @dataclass(frozen=True)
@@ -85,65 +85,70 @@ class ScanResult:
 
 
 class _Index:
-    """The erasure entries' identifiers: type -> normal form -> sequence numbers."""
+    """The erasure entries' identifiers: type -> normal form -> sequence numbers.
 
-    def __init__(self, entries: Iterable[OpenedEntry]) -> None:
-        self.by_type: dict[str, dict[str, list[int]]] = {}
-        self.request_ids: dict[int, str] = {}
+    Every test starts with a cheap pre-test (:mod:`reconciler.prefilter`), so only values
+    that may hold a ledger identifier are normalised or handed to the extractors.
+    """
+
+    def __init__(self, by_type: dict[str, dict[str, list[int]]],
+                 request_ids: dict[int, str]) -> None:
+        self.by_type = by_type
+        self.request_ids = request_ids
+        self.values = ValueFilter(self.by_type)
+        self.text = TextFilter(self.by_type)
+        # exact tokens: opaque types share one table (a token is compared as written)
+        self.opaque: dict[str, list[int]] = {}
+        for id_type, values in self.by_type.items():
+            if id_type not in _EXTRACTED and id_type not in _NORMALISED_TOKENS:
+                for value, seqs in values.items():
+                    self.opaque.setdefault(value, []).extend(seqs)
+        self.normalised_tokens = [t for t in self.by_type if t in _NORMALISED_TOKENS]
+
+    @classmethod
+    def of(cls, entries: Iterable[OpenedEntry]) -> _Index:
+        """The index of the erasure entries among ``entries`` (shredded ones have none)."""
+        by_type: dict[str, dict[str, list[int]]] = {}
+        request_ids: dict[int, str] = {}
         for opened in entries:
             if opened.entry is None or opened.meta.kind != "erasure":
                 continue
-            self.request_ids[opened.meta.seq] = opened.meta.request_id
+            request_ids[opened.meta.seq] = opened.meta.request_id
             for ident in opened.entry.identifiers:
-                seqs = self.by_type.setdefault(ident.type, {}).setdefault(ident.value, [])
-                seqs.append(opened.meta.seq)
-        self.token_types = [t for t in self.by_type if t not in _EXTRACTED]
-        # Cheap pre-filter for the phone matcher (the costliest step of a scan): only texts
-        # whose digits contain the tail of some ledger phone number are parsed.
-        self.phone_tails = {
-            digits[-_PHONE_TAIL:]
-            for phone in self.by_type.get("phone", {})
-            if (digits := _NON_DIGITS.sub("", phone))
-        }
-        self.short_phone_tails = {t for t in self.phone_tails if len(t) < _PHONE_TAIL}
+                by_type.setdefault(ident.type, {}).setdefault(ident.value, []).append(
+                    opened.meta.seq)
+        return cls(by_type, request_ids)
 
     def lookup(self, id_type: str, value: str) -> Sequence[int]:
         return self.by_type.get(id_type, {}).get(value, [])
 
     def exact(self, id_type: str, raw: str, region: str) -> Sequence[int]:
-        if id_type not in self.by_type:
+        if id_type not in self.by_type or not self.values.may_match(id_type, raw):
             return []
         try:
             return self.lookup(id_type, normalize(id_type, raw, default_region=region))
         except InvalidIdentifierError:
             return []
 
-    def _may_hold_a_ledger_phone(self, text: str) -> bool:
-        digits = _NON_DIGITS.sub("", text)
-        tails = self.phone_tails
-        if any(digits[i : i + _PHONE_TAIL] in tails for i in range(len(digits) - _PHONE_TAIL + 1)):
-            return True
-        # numbers shorter than the tail (rare) are looked for whole
-        return any(t in digits for t in self.short_phone_tails)
-
     def in_text(self, text: str, region: str) -> set[int]:
         found: set[int] = set()
-        if "email" in self.by_type and "@" in text:
+        pretest = self.text
+        if pretest.emails and "@" in text:
             for email in find_emails(text):
                 found.update(self.lookup("email", email))
-        if self.phone_tails and self._may_hold_a_ledger_phone(text):
+        digits = digits_of(text) if _DIGIT.search(text) else ""
+        if digits and pretest.phone_candidate(digits):
             for phone in find_phones(text, default_region=region):
                 found.update(self.lookup("phone", phone))
-        if "iban" in self.by_type and _IBAN_HINT.search(text):
+        if pretest.iban_heads and any(h.upper() in pretest.iban_heads
+                                      for h in _IBAN_HINT.findall(text)):
             for iban in find_ibans(text):
                 found.update(self.lookup("iban", iban))
-        if self.token_types:
+        if pretest.token_candidate(text, digits):
             for token in candidate_tokens(text):
-                for id_type in self.token_types:
-                    if id_type in _NORMALISED_TOKENS:
-                        found.update(self.exact(id_type, token, region))
-                    else:
-                        found.update(self.lookup(id_type, token))
+                found.update(self.opaque.get(token, ()))
+                for id_type in self.normalised_tokens:
+                    found.update(self.exact(id_type, token, region))
         return found
 
 
@@ -163,7 +168,7 @@ def scan(conn: Connection, data_map: DataMap, entries: Sequence[OpenedEntry], *,
     Returns:
         The findings (empty when clean), never raising for them.
     """
-    scanner = _Scanner(conn, data_map, _Index(entries), default_region, schema or reflect(conn))
+    scanner = _Scanner(conn, data_map, _Index.of(entries), default_region, schema or reflect(conn))
     observer = progress or NullProgress()
     observer.phase("scan", len(scanner.schema.tables))
     scanner.mapped_columns()
@@ -229,14 +234,20 @@ class _Scanner:
         expr = col if snap.columns[column].kind == "string" else self.dialect.cast_text(col)
         query = (f"SELECT {self.dialect.distinct_values(col)} FROM {self.quote(table)} "
                  f"WHERE {col} IS NOT NULL")
-        for (raw,) in self.conn.execute(sa.text(query)):
+        matched: list[tuple[str, Sequence[int]]] = []
+        # streamed: the distinct values of a big column are not held in memory (psycopg and
+        # pymysql buffer a whole result otherwise); only the few matches are kept
+        for (raw,) in self.conn.execute(sa.text(query).execution_options(
+                stream_results=True, yield_per=_PAGE)):
             value = self.dialect.decode_value(raw)
             seqs = [] if value is None else self.index.exact(id_type, str(value), self.region)
-            if not seqs:
-                continue
+            if seqs:
+                matched.append((str(value), seqs))
+        # after the stream is exhausted: MariaDB cannot run a query while one is streaming
+        for value, seqs in matched:
             rows = self.conn.execute(sa.text(
                 f"SELECT {keys} FROM {self.quote(table)} "
-                f"WHERE {self.dialect.exact_eq(expr, ':raw')}"), {"raw": str(value)})
+                f"WHERE {self.dialect.exact_eq(expr, ':raw')}"), {"raw": value}).all()
             for row in rows:
                 key = self.row_key(table, tuple(row)) if snap.primary_key else None
                 self.add(table, column, key, seqs, "mapped column")
@@ -264,8 +275,10 @@ class _Scanner:
         # each row once: a partition's or inheriting table's rows are read from that table
         table = self.quote(name)
         source = self.dialect.only(table) if self.schema.descendants(name) else table
-        result = self.conn.execution_options(stream_results=True).execute(
-            sa.text(f"SELECT {select} FROM {source}"))
+        # stream_results on the statement, not the connection (which it would change for
+        # every later query)
+        result = self.conn.execute(sa.text(f"SELECT {select} FROM {source}").execution_options(
+            stream_results=True, yield_per=_PAGE))
         for row in result:
             key: str | None = None
             for column, value in zip(strings, row[len(keys):], strict=True):

@@ -26,11 +26,13 @@ from erasure_ledger import InvalidIdentifierError, normalize
 from reconciler.datamap import TableMap
 from reconciler.ops import AnonymizeRows, Op
 from reconciler.planner import Plan, link_depth
+from reconciler.prefilter import ValueFilter
 from reconciler.schema import TableSchema
 from reconciler.statements import HASHES, MATCH, SUBJECT, Context, Sql, Statements, date_param
 from reconciler.strategies import SetHash, hash_value, is_hashed
 
 Wanted = dict[tuple[str, str], list[tuple[str, int]]]
+_PAGE = 10_000  # rows fetched at a time from a streamed result
 
 
 class Staging:
@@ -43,8 +45,13 @@ class Staging:
         self.region = region
         self.q = ctx.quote
         self.wanted: Wanted = {}
+        by_type: dict[str, set[str]] = {}
         for item in plan.wanted:
             self.wanted.setdefault((item.id_type, item.value), []).append((item.group, item.seq))
+            by_type.setdefault(item.id_type, set()).add(item.value)
+        # most values of a snapshot belong to nobody in the ledger: a cheap key says which
+        # ones are worth normalising (reconciler.prefilter)
+        self.pretest = ValueFilter(by_type)
 
     def temp(self, name: str, columns: Sequence[tuple[str, str]]) -> None:
         self.ctx.conn.execute(sa.text(self.ctx.dialect.drop_temp_table(name)))
@@ -128,17 +135,21 @@ class Staging:
                                           "VALUES (:grp, :src, :tbl, :col, :raw)"), rows)
 
     def match_column(self, table: str, id_type: str, column: str) -> list[dict[str, object]]:
-        if id_type not in {t for t, _ in self.wanted}:
+        if not self.pretest.holds(id_type):
             return []
         dialect = self.ctx.dialect
         sql = (f"SELECT {dialect.distinct_values(self.q(column))} FROM "
                f"{self.q(table)} WHERE {self.q(column)} IS NOT NULL")
         out: list[dict[str, object]] = []
-        for (raw,) in self.ctx.conn.execute(sa.text(sql)):
+        # streamed: the distinct values of a large column never sit in memory at once
+        statement = sa.text(sql).execution_options(stream_results=True, yield_per=_PAGE)
+        for (raw,) in self.ctx.conn.execute(statement):
             value = dialect.decode_value(raw)
             if value is None:
                 continue
             text = value if isinstance(value, str) else str(value)
+            if not self.pretest.may_match(id_type, text):
+                continue
             try:
                 normal = normalize(id_type, text, default_region=self.region)
             except InvalidIdentifierError:

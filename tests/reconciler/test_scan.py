@@ -72,7 +72,7 @@ def test_the_phone_prefilter_lets_every_spelling_of_a_ledger_number_through():
         meta = Meta()
         entry = type("E", (), {"identifiers": (Identifier.parse("phone", "0416-853988"),)})()
 
-    index = _Index([Opened()])
+    index = _Index.of([Opened()])
     for text in ["bel 0416-853988", "+31 416 85 39 88 graag", "(0416) 85.39.88", "0031416853988"]:
         assert index.in_text(text, "NL") == {7}, text
     assert index.in_text("order 123456789 of 2026", "NL") == set()
