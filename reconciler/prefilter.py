@@ -25,13 +25,18 @@ or the key is ``None`` and the value is normalised in full):
   value passes when one seven-digit window of its digits is such a tail. Values with
   letters (vanity numbers, "ext.") or non-ASCII characters are normalised in full.
 
-Free text (:class:`TextFilter`): e-mail addresses need an "@"; IBANs a country code and check
-digits equal to those of a ledger IBAN (tested in :mod:`reconciler.scan`); phone numbers and KvK numbers
-a window of the text's digits equal to a ledger tail or number; exact tokens (opaque types,
-IPv4) one of the text's alphanumeric runs equal to the longest run of a ledger value (tokens
-are cut at non-alphanumeric characters only, so every run of a token is a run of the text).
+Free text (:class:`TextFilter`), a page of texts at a time: the texts are joined by NUL and
+searched with one Aho-Corasick automaton (``pyahocorasick``) per kind of needle, in C:
+
+- e-mail addresses: the ledger's ASCII addresses in the lower-cased page (a page with
+  non-ASCII text or an ACE label falls back to every text with an "@");
+- phone numbers and KvK numbers: the ledger's tails and numbers in the page's digits;
+- IBANs: the ledger's IBANs in the page's letters and digits, upper-cased;
+- exact tokens (opaque types, IPv4): the ledger's values in the page (in NFC), since every
+  token the scan compares is a substring of the text.
+
 Ledger IPv6 or MAC addresses make every text with a ":" (IPv6) or every text (MAC) go the
-full way.
+full way. A text let through is then tested by :mod:`reconciler.scan` exactly as before.
 
 Left out on purpose: no I/O; ``erasure_ledger.normalize`` stays the only definition of a
 normal form.
@@ -41,8 +46,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import accumulate
 
+import ahocorasick
 import phonenumbers
 
 PHONE_TAIL = 7
@@ -54,7 +62,12 @@ _UNICODE_DIGIT = re.compile(r"\d")
 _ASCII_LETTER = re.compile(r"[A-Za-z]")
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
 _NOT_HEX = re.compile(r"[^0-9A-Fa-f]+")
-_ATOM = re.compile(r"[^\W_]+")
+_NOT_DIGIT_OR_SEPARATOR = re.compile(r"[^\d\x00]+")
+_NOT_ALNUM_OR_SEPARATOR = re.compile(r"[^0-9A-Za-z\x00]+")
+# str.translate tables for ASCII pages (C-level, much faster than re.sub)
+_ASCII_KEEP_DIGITS = {c: None for c in range(1, 128) if not chr(c).isdigit()}
+_ASCII_KEEP_ALNUM = {c: None for c in range(1, 128) if not chr(c).isalnum()}
+_SEPARATOR = "\x00"
 _OPAQUE_EXCEPT = frozenset({"email", "phone", "iban", "ip", "kvk", "mac"})
 
 
@@ -128,21 +141,31 @@ def key(id_type: str, raw: str) -> str | None:
 
 
 class ValueFilter:
-    """Per identifier type, the keys of the ledger's values: :meth:`may_match` a raw value."""
+    """Per identifier type, the keys of the ledger's values: which raw values may match."""
 
     def __init__(self, by_type: Mapping[str, Iterable[str]]) -> None:
         self.keys: dict[str, set[str]] = {}
         self.tails = DigitWindows((), PHONE_TAIL)
-        for id_type, values in by_type.items():
+        self.tail_automaton: ahocorasick.Automaton | None = None
+        self.iban_automaton: ahocorasick.Automaton | None = None
+        for id_type, items in by_type.items():
+            values = list(items)
+            if not values:
+                continue
             if id_type == "phone":
                 self.tails = DigitWindows(
                     (national_digits(v)[-PHONE_TAIL:] for v in values), PHONE_TAIL)
-            else:
-                self.keys[id_type] = {k for v in values if (k := key(id_type, v)) is not None}
+                self.tail_automaton = _automaton(self.tails.full | self.tails.short)
+                continue
+            # a value without a cheap key (non-ASCII) is only reached by raw values without
+            # one, which are always normalised in full
+            self.keys[id_type] = {k for v in values if (k := key(id_type, v)) is not None}
+            if id_type == "iban":
+                self.iban_automaton = _automaton(self.keys[id_type])
 
     def holds(self, id_type: str) -> bool:
         """True when the ledger has values of ``id_type`` at all."""
-        return bool(self.tails) if id_type == "phone" else bool(self.keys.get(id_type))
+        return bool(self.tails) if id_type == "phone" else id_type in self.keys
 
     def may_match(self, id_type: str, raw: str) -> bool:
         """False only when ``raw`` cannot normalise to a ledger value of ``id_type``."""
@@ -156,6 +179,44 @@ class ValueFilter:
         found = key(id_type, raw)
         return found is None or found in keys
 
+    def candidates(self, id_type: str, raws: Sequence[str]) -> Sequence[int]:
+        """The positions of ``raws`` that :meth:`may_match`, found a page at a time.
+
+        The common cases (ASCII pages) take a few C-level passes over the joined page
+        instead of a Python call per value; anything unusual goes value by value.
+        """
+        if not self.holds(id_type) or not raws:
+            return ()
+        page = _SEPARATOR.join(raws)
+        if page.count(_SEPARATOR) != len(raws) - 1 or not page.isascii():
+            return [i for i, raw in enumerate(raws) if self.may_match(id_type, raw)]
+        if id_type in ("phone", "iban"):
+            return self._by_automaton(id_type, raws, page)
+        keys = self.keys[id_type]
+        if id_type == "email" and "xn--" not in page.lower():
+            return _members([k.strip() for k in page.lower().split(_SEPARATOR)], keys)
+        if id_type not in _OPAQUE_EXCEPT or (id_type == "ip" and ":" not in page):
+            return _members([raw.strip() for raw in raws], keys)
+        return [i for i, raw in enumerate(raws) if self.may_match(id_type, raw)]
+
+    def _by_automaton(self, id_type: str, raws: Sequence[str], page: str) -> Sequence[int]:
+        if id_type == "iban":
+            if self.iban_automaton is None:
+                return ()
+            return sorted(_automaton_suspects(self.iban_automaton, _compact_page(page)))
+        assert self.tail_automaton is not None
+        hits = _automaton_suspects(self.tail_automaton, _digits_page(page))
+        starts = _starts(raws)
+        # letters (a vanity number, "ext.") are normalised in full
+        hits.update(bisect_right(starts, m.start()) - 1 for m in _ASCII_LETTER.finditer(page))
+        return sorted(hits)
+
+
+def _members(keyed: list[str], keys: set[str]) -> Sequence[int]:
+    if keys.isdisjoint(keyed):
+        return ()
+    return [i for i, k in enumerate(keyed) if k in keys]
+
 
 class TextFilter:
     """Which extractions a free text needs, given the ledger's identifiers."""
@@ -163,21 +224,74 @@ class TextFilter:
     def __init__(self, by_type: Mapping[str, Iterable[str]]) -> None:
         values = {t: list(v) for t, v in by_type.items()}
         self.emails = bool(values.get("email"))
+        # An address in an ASCII text without ACE labels ("xn--") is its lower-cased spelling,
+        # so a lower-cased page holds it; any other page is tested at each "@"
+        self.email_automaton = _automaton(e for e in values.get("email", ()) if e.isascii())
         self.iban_heads = frozenset(v[:4] for v in values.get("iban", ()))
         self.phones = DigitWindows(
             (national_digits(v)[-PHONE_TAIL:] for v in values.get("phone", ())), PHONE_TAIL)
         self.kvks = DigitWindows(values.get("kvk", ()), _KVK_LENGTH)
         self.any_token_text = bool(values.get("mac"))
         self.colon_texts = any(":" in v for v in values.get("ip", ()))
-        anchors: set[str] = set()
-        for id_type, items in values.items():
-            if id_type in _OPAQUE_EXCEPT and id_type != "ip":
-                continue
-            for value in items:
-                runs = _ATOM.findall(unicodedata.normalize("NFC", value))
-                if runs:
-                    anchors.add(max(runs, key=len))
-        self.anchors = frozenset(anchors)
+        # exact tokens (opaque types, IPv4): a token is a substring of the text (in NFC)
+        self.tokens = _automaton(unicodedata.normalize("NFC", v)
+                                 for id_type, items in values.items()
+                                 if id_type not in _OPAQUE_EXCEPT or id_type == "ip"
+                                 for v in items)
+        # every phone tail and KvK number, for one C-level pass over a page's digits
+        self.numbers = _automaton(
+            self.phones.full | self.phones.short | self.kvks.full | self.kvks.short)
+        # every IBAN, for one pass over a page's letters and digits (separators dropped)
+        self.iban_automaton = _automaton(values.get("iban", ()))
+
+    def suspects(self, texts: Sequence[str]) -> Iterable[int]:
+        """The positions of ``texts`` that may hold a ledger identifier.
+
+        The same pre-tests as :meth:`phone_candidate`, :meth:`token_candidate`, an "@" and
+        an IBAN head, run over a whole page at once (the texts joined by NUL) with C-level
+        passes (regular expressions, one Aho-Corasick automaton for the numbers), so the
+        cost per text is a few characters' worth, not a few Python calls. Every text it
+        returns must still go through the per-text tests; every text it leaves out passes
+        none of them.
+        """
+        try:
+            page = _SEPARATOR.join(texts)
+        except TypeError:  # a value that is not text: test each one
+            return range(len(texts))
+        if page.count(_SEPARATOR) != len(texts) - 1:  # a text holds NUL itself
+            return range(len(texts))
+        if self.any_token_text:
+            return range(len(texts))
+        if not page.isascii():
+            # tokens are compared in NFC; NFC never composes across the NUL separator
+            page = unicodedata.normalize("NFC", page)
+            texts = page.split(_SEPARATOR)
+        found: set[int] = set()
+        if self.emails:
+            found.update(self._email_positions(page, texts))
+        if self.colon_texts:
+            found.update(_positions(page, ":"))
+        hits: set[int] = set()
+        if found:
+            starts = _starts(texts)
+            hits = {bisect_right(starts, at) - 1 for at in found}
+        if self.tokens is not None:
+            hits.update(_automaton_suspects(self.tokens, page))
+        if self.numbers is not None:
+            hits.update(_automaton_suspects(self.numbers, _digits_page(page)))
+        if self.iban_automaton is not None:
+            hits.update(_automaton_suspects(self.iban_automaton, _compact_page(page)))
+        return sorted(hits)
+
+
+    def _email_positions(self, page: str, texts: Sequence[str]) -> Iterable[int]:
+        lowered = page.lower()
+        if "xn--" in lowered or not page.isascii():
+            return _positions(page, "@")
+        if self.email_automaton is None:  # only non-ASCII ledger addresses
+            return ()
+        starts = _starts(texts)
+        return [starts[i] for i in _automaton_suspects(self.email_automaton, lowered)]
 
     def phone_candidate(self, digits: str) -> bool:
         """True when the text's digits hold the tail of a ledger phone number."""
@@ -189,10 +303,59 @@ class TextFilter:
             return True
         if self.kvks and self.kvks.hit(digits):
             return True
-        if not self.anchors:
+        if self.tokens is None:
             return False
-        runs = _ATOM.findall(text if text.isascii() else unicodedata.normalize("NFC", text))
-        return not self.anchors.isdisjoint(runs)
+        nfc = text if text.isascii() else unicodedata.normalize("NFC", text)
+        return next(self.tokens.iter(nfc), None) is not None
+
+
+def _starts(texts: Iterable[str]) -> list[int]:
+    """Where each text starts in their NUL-joined page."""
+    return [0, *accumulate(map((1).__add__, map(len, texts)))]
+
+
+def _automaton_suspects(automaton: ahocorasick.Automaton, page: str) -> set[int]:
+    """The numbers of the NUL-separated texts of ``page`` that hold a needle."""
+    ends = [end for end, _ in automaton.iter(page)]
+    if not ends:
+        return set()
+    starts = _starts(page.split(_SEPARATOR))
+    return {bisect_right(starts, end) - 1 for end in ends}
+
+
+def _automaton(needles: Iterable[str]) -> ahocorasick.Automaton | None:
+    automaton = None
+    for needle in needles:
+        if automaton is None:
+            automaton = ahocorasick.Automaton()
+        automaton.add_word(needle, None)
+    if automaton is not None:
+        automaton.make_automaton()
+    return automaton
+
+
+def _compact_page(page: str) -> str:
+    """The page's letters and digits, upper-cased, its NUL separators kept."""
+    if page.isascii():
+        return page.translate(_ASCII_KEEP_ALNUM).upper()
+    return _NOT_ALNUM_OR_SEPARATOR.sub("", page).upper()
+
+
+def _digits_page(page: str) -> str:
+    if page.isascii():
+        return page.translate(_ASCII_KEEP_DIGITS)
+    digits = _NOT_DIGIT_OR_SEPARATOR.sub("", page)
+    if not digits.isascii():  # other scripts' digits, read as phonenumbers reads them
+        digits = digits.translate({ord(c): str(unicodedata.decimal(c))
+                                   for c in set(digits) if not c.isascii()})
+    return digits
+
+
+def _positions(text: str, needle: str) -> Iterable[int]:
+    at = text.find(needle)
+    while at >= 0:
+        yield at
+        at = text.find(needle, at + 1)
 
 
 __all__ = ["PHONE_TAIL", "DigitWindows", "TextFilter", "ValueFilter", "digits_of", "key",

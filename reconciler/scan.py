@@ -38,6 +38,7 @@ from erasure_ledger import (
     find_phones,
     normalize,
 )
+from reconciler.columns import PAGE, distinct_text_pages
 from reconciler.datamap import DataMap
 from reconciler.dialects import dialect_for
 from reconciler.heuristics import looks_personal
@@ -51,7 +52,6 @@ _EXTRACTED = frozenset({"email", "phone", "iban"})
 # such hints never overlap, so findall sees every one)
 _IBAN_HINT = re.compile(r"[A-Za-z]{2}\d{2}")
 _DIGIT = re.compile(r"\d")
-_PAGE = 10_000  # rows fetched at a time from a streamed result
 
 
 @dataclass(frozen=True)
@@ -232,17 +232,12 @@ class _Scanner:
         col = self.quote(column)
         keys = ", ".join(self.quote(c) for c in snap.primary_key) or "1"
         expr = col if snap.columns[column].kind == "string" else self.dialect.cast_text(col)
-        query = (f"SELECT {self.dialect.distinct_values(col)} FROM {self.quote(table)} "
-                 f"WHERE {col} IS NOT NULL")
         matched: list[tuple[str, Sequence[int]]] = []
-        # streamed: the distinct values of a big column are not held in memory (psycopg and
-        # pymysql buffer a whole result otherwise); only the few matches are kept
-        for (raw,) in self.conn.execute(sa.text(query).execution_options(
-                stream_results=True, yield_per=_PAGE)):
-            value = self.dialect.decode_value(raw)
-            seqs = [] if value is None else self.index.exact(id_type, str(value), self.region)
-            if seqs:
-                matched.append((str(value), seqs))
+        for page in distinct_text_pages(self.conn, self.dialect, self.quote(table), col):
+            for at in self.index.values.candidates(id_type, page):
+                seqs = self.index.exact(id_type, page[at], self.region)
+                if seqs:
+                    matched.append((page[at], seqs))
         # after the stream is exhausted: MariaDB cannot run a query while one is streaming
         for value, seqs in matched:
             rows = self.conn.execute(sa.text(
@@ -278,16 +273,20 @@ class _Scanner:
         # stream_results on the statement, not the connection (which it would change for
         # every later query)
         result = self.conn.execute(sa.text(f"SELECT {select} FROM {source}").execution_options(
-            stream_results=True, yield_per=_PAGE))
-        for row in result:
-            key: str | None = None
-            for column, value in zip(strings, row[len(keys):], strict=True):
-                if not isinstance(value, str) or not value:
-                    continue
-                seqs = self.index.in_text(value, self.region)
-                if seqs:
-                    key = key or self.row_key(name, tuple(row[: len(keys)]))
-                    self.add(name, column, key, sorted(seqs), "free text")
+            stream_results=True, yield_per=PAGE))
+        pretest = self.index.text
+        width = len(keys)
+        for page in result.partitions(PAGE):
+            for offset, column in enumerate(strings, start=width):
+                values = [row[offset] or "" for row in page]
+                for at in pretest.suspects(values):
+                    value = values[at]
+                    if not isinstance(value, str) or not value:
+                        continue
+                    seqs = self.index.in_text(value, self.region)
+                    if seqs:
+                        key = self.row_key(name, tuple(page[at][:width]))
+                        self.add(name, column, key, sorted(seqs), "free text")
 
 
 __all__ = ["Finding", "ScanResult", "scan"]

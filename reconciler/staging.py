@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 import sqlalchemy as sa
 
 from erasure_ledger import InvalidIdentifierError, normalize
+from reconciler.columns import distinct_text_pages
 from reconciler.datamap import TableMap
 from reconciler.ops import AnonymizeRows, Op
 from reconciler.planner import Plan, link_depth
@@ -32,7 +33,6 @@ from reconciler.statements import HASHES, MATCH, SUBJECT, Context, Sql, Statemen
 from reconciler.strategies import SetHash, hash_value, is_hashed
 
 Wanted = dict[tuple[str, str], list[tuple[str, int]]]
-_PAGE = 10_000  # rows fetched at a time from a streamed result
 
 
 class Staging:
@@ -137,26 +137,18 @@ class Staging:
     def match_column(self, table: str, id_type: str, column: str) -> list[dict[str, object]]:
         if not self.pretest.holds(id_type):
             return []
-        dialect = self.ctx.dialect
-        sql = (f"SELECT {dialect.distinct_values(self.q(column))} FROM "
-               f"{self.q(table)} WHERE {self.q(column)} IS NOT NULL")
         out: list[dict[str, object]] = []
-        # streamed: the distinct values of a large column never sit in memory at once
-        statement = sa.text(sql).execution_options(stream_results=True, yield_per=_PAGE)
-        for (raw,) in self.ctx.conn.execute(statement):
-            value = dialect.decode_value(raw)
-            if value is None:
-                continue
-            text = value if isinstance(value, str) else str(value)
-            if not self.pretest.may_match(id_type, text):
-                continue
-            try:
-                normal = normalize(id_type, text, default_region=self.region)
-            except InvalidIdentifierError:
-                continue  # not a valid identifier of this type, so no ledger identifier
-            for group, seq in self.wanted.get((id_type, normal), ()):
-                out.append({"grp": group, "src": str(seq), "tbl": table, "col": column,
-                            "raw": text})
+        for page in distinct_text_pages(self.ctx.conn, self.ctx.dialect, self.q(table),
+                                        self.q(column)):
+            for at in self.pretest.candidates(id_type, page):
+                text = page[at]
+                try:
+                    normal = normalize(id_type, text, default_region=self.region)
+                except InvalidIdentifierError:
+                    continue  # not a valid identifier of this type, so no ledger identifier
+                for group, seq in self.wanted.get((id_type, normal), ()):
+                    out.append({"grp": group, "src": str(seq), "tbl": table, "col": column,
+                                "raw": text})
         return out
 
     # -- shared rows (referenced_by links) -------------------------------------------------------

@@ -207,3 +207,19 @@ def test_texts_without_any_ledger_value_are_mostly_turned_away() -> None:
         digits = digits_of(text)
         assert not pretest.phone_candidate(digits), text
         assert not pretest.token_candidate(text, digits), text
+
+
+NOISE = ["", " ", "piet@example.nl", "06-98765432", "NL02ABNA0123456789", "x\x00y", "müller",
+         "jan@xn--bcher-kva.nl", "2001:db8::9", "call 0800-FLOWERS", "12.34.56.79", "C-10024"]
+
+
+@pytest.mark.parametrize(("id_type", "raws", "other"), SPELLINGS,
+                         ids=[f"{s[0]}-{i}" for i, s in enumerate(SPELLINGS)])
+def test_a_page_at_a_time_lets_through_every_value_that_may_match(
+        id_type: str, raws: list[str], other: str) -> None:
+    pretest = ValueFilter({id_type: _normal_forms(id_type, raws)})
+    for page in ([*NOISE, *raws, other], [*raws, other],
+                 [r for r in [*raws, other, *NOISE] if r.isascii() and "\x00" not in r]):
+        wanted = {i for i, raw in enumerate(page) if pretest.may_match(id_type, raw)}
+        assert wanted >= {page.index(raw) for raw in raws if raw in page}
+        assert wanted <= set(pretest.candidates(id_type, page)), page
