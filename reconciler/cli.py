@@ -252,8 +252,11 @@ def _progress(enabled: bool) -> AbstractContextManager[Progress]:
 
 def _run(command: str, *, db: str, map_path: str, ledger_location: str, keyring_path: str,
          endpoint_url: str | None, report_path: str | None, as_json: bool,
-         as_of: dt.datetime | None, snapshot_time: dt.datetime | None) -> None:
+         as_of: dt.datetime | None, snapshot_time: dt.datetime | None,
+         batch_rows: int | None = None, discard_journal: bool = False) -> None:
     started = time.monotonic()
+    if discard_journal and batch_rows is None:
+        raise ReconcileError("--discard-journal needs --batch-rows; nothing was changed")
     data_map = DataMap.load(map_path)
     ledger = _open_ledger(ledger_location, keyring_path, endpoint_url)
     day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
@@ -261,7 +264,8 @@ def _run(command: str, *, db: str, map_path: str, ledger_location: str, keyring_
         result = replay(db, data_map, ledger, as_of=day, dry_run=command == "plan",
                         hash_key=_hash_key(ledger), progress=progress,
                         snapshot_time=_utc(snapshot_time),
-                        objects=ObjectStore(endpoint_url=endpoint_url))
+                        objects=ObjectStore(endpoint_url=endpoint_url),
+                        batch_rows=batch_rows, discard_journal=discard_journal)
     report = build_report(
         command=command, tool_version=__version__, now=dt.datetime.now(dt.UTC),
         snapshot=result.snapshot, ledger=result.ledger, data_map=data_map,
@@ -284,9 +288,17 @@ def plan(**options: Any) -> None:
 @main.command()
 @snapshot_options
 @replay_options
+@click.option("--batch-rows", type=click.IntRange(min=1), metavar="N",
+              help="For tables too large for one transaction: change at most N rows per "
+                   "statement, each batch committed on its own and journaled in the snapshot "
+                   "(rc_journal); the same command resumes an interrupted apply.")
+@click.option("--discard-journal", is_flag=True,
+              help="With --batch-rows: abandon an unfinished batched apply (another map or "
+                   "--as-of) and start a new one.")
 @handle_errors
 def apply(**options: Any) -> None:
-    """Replay every ledger entry in one transaction, then run the residual scan."""
+    """Replay every ledger entry in one transaction (or in journaled batches), then run the
+    residual scan."""
     _run("apply", **options)
 
 

@@ -13,6 +13,8 @@
    rows to ledger entries.
 
 ``dry_run`` runs steps 1-4 and the counting queries only. The caller owns the transaction.
+A batched apply (:mod:`reconciler.batches`) runs the same steps from the pieces here
+(:func:`prepare`, :func:`stage_and_check`, :func:`count`), one transaction per batch.
 
 Left out on purpose: no ledger access, no clock, no printing; no engine creation.
 """
@@ -31,7 +33,7 @@ from reconciler.checks import Checks, trigger_warnings
 from reconciler.datamap import DataMap
 from reconciler.ops import AnonymizeRows, DeleteRows, Op
 from reconciler.planner import Plan
-from reconciler.references import expand, sort_ops, table_order, table_path
+from reconciler.references import Expanded, expand, sort_ops, table_order, table_path
 from reconciler.schema import reflect
 from reconciler.staging import Staging
 from reconciler.statements import Context, Statements
@@ -61,6 +63,21 @@ class OpResult:
 
 
 @dataclass(frozen=True)
+class Batches:
+    """How a batched apply ran (``apply --batch-rows``; see :mod:`reconciler.batches`)."""
+
+    run_ids: tuple[str, ...]  # journal rows (rc_journal): two when a grown ledger was replayed
+    batch_rows: int
+    batches: int  # statements committed, each in its own transaction, over every attempt
+    resumes: int  # how often an interrupted run was taken up again
+
+    @property
+    def resumed(self) -> bool:
+        """True when the apply finished a run an earlier, interrupted command started."""
+        return self.resumes > 0
+
+
+@dataclass(frozen=True)
 class Execution:
     dry_run: bool
     results: tuple[OpResult, ...]
@@ -68,11 +85,82 @@ class Execution:
     schema_fingerprint: str
     subjects: tuple[tuple[str, int], ...] = field(default=())
     warnings: tuple[str, ...] = field(default=())  # triggers, shared rows kept
+    batches: Batches | None = None  # None: one transaction
 
     @property
     def rows_changed(self) -> int:
         """Rows changed by all operations (to be changed, in a dry run)."""
         return sum(r.rows for r in self.results if r.action not in KEPT_ACTIONS)
+
+
+@dataclass
+class Prepared:
+    """A run after the checks that need no staging: what :func:`execute` and a batched apply
+    (:mod:`reconciler.batches`) share."""
+
+    ctx: Context
+    st: Statements
+    checks: Checks
+    expanded: Expanded
+    ops: list[Op]
+    staging: Staging
+
+    def drift(self) -> tuple[str, ...]:
+        """Returns: schema drift notes, sorted."""
+        return tuple(sorted({*self.checks.drift, *self.expanded.drift}))
+
+
+def prepare(conn: Connection, plan: Plan, data_map: DataMap, *, hash_key: bytes,
+            default_region: str = "NL") -> Prepared:
+    """Reflect, check the map against the schema and order the operations (steps 1-2).
+
+    Raises:
+        DataMapError: the map does not fit the snapshot (nothing was changed).
+
+    Returns:
+        The prepared run; nothing is staged yet.
+    """
+    ctx = Context.open(conn, data_map, reflect(conn))
+    settings(ctx)
+    st = Statements(ctx)
+    checks = Checks(ctx, st)
+    checks.schema()
+    expanded = expand([op for op in plan.ops if op.table in ctx.usable], data_map, ctx.schema)
+    ops = sort_ops(expanded.ops, table_order(data_map, ctx.usable))
+    ctx.ops = tuple(ops)
+    checks.cascades(ops)
+    staging = Staging(ctx, st, plan, hash_key=hash_key, region=default_region)
+    return Prepared(ctx=ctx, st=st, checks=checks, expanded=expanded, ops=ops, staging=staging)
+
+
+def settings(ctx: Context) -> None:
+    """Run the dialect's settings local to the current transaction."""
+    for setting in ctx.dialect.transaction_settings():
+        ctx.conn.execute(sa.text(setting))
+
+
+def stage_and_check(prep: Prepared) -> None:
+    """Stage (step 3), then refuse rows that would be orphaned (step 4).
+
+    Raises:
+        DataMapError: a kept row references a row or column the run changes.
+    """
+    prep.staging.stage(op.group for op in prep.ops)
+    prep.checks.refusals(prep.expanded.refusals)
+    prep.checks.referenced_columns(prep.ops)
+
+
+def kept_shared(prep: Prepared) -> list[OpResult]:
+    """Returns: a ``keep-shared`` result per table and group with shared rows left as is."""
+    return [OpResult(table, "keep-shared", group, f"{table_path(prep.ctx.map, table)}.link",
+                     rows, ordered(by_source))
+            for table, group, rows, by_source in prep.staging.shared_counts(prep.ops)]
+
+
+def shared_warning(result: OpResult) -> str:
+    """Returns: the warning line of a ``keep-shared`` result."""
+    return (f"{result.path}: {result.rows} row(s) of {result.table!r} kept: rows outside this "
+            f"request reference them too ({result.group})")
 
 
 def execute(conn: Connection, plan: Plan, data_map: DataMap, *, dry_run: bool,
@@ -96,55 +184,55 @@ def execute(conn: Connection, plan: Plan, data_map: DataMap, *, dry_run: bool,
     Returns:
         Per-operation counts, drift notes, warnings and the schema fingerprint.
     """
-    ctx = Context.open(conn, data_map, reflect(conn))
-    for setting in ctx.dialect.transaction_settings():
-        conn.execute(sa.text(setting))
-    st = Statements(ctx)
-    checks = Checks(ctx, st)
-    checks.schema()
-    expanded = expand([op for op in plan.ops if op.table in ctx.usable], data_map, ctx.schema)
-    ops = sort_ops(expanded.ops, table_order(data_map, ctx.usable))
-    ctx.ops = tuple(ops)
-    checks.cascades(ops)
-    staging = Staging(ctx, st, plan, hash_key=hash_key, region=default_region)
-    staging.stage(op.group for op in ops)
-    checks.refusals(expanded.refusals)
-    checks.referenced_columns(ops)
-    subject_counts = _ordered(staging.subject_counts())
-    results: list[OpResult] = []
-    warnings: list[str] = []
-    for table, group, rows, by_source in staging.shared_counts(ops):
-        path = f"{table_path(data_map, table)}.link"
-        results.append(OpResult(table, "keep-shared", group, path, rows, _ordered(by_source)))
-        warnings.append(f"{path}: {rows} row(s) of {table!r} kept: rows outside this "
-                        f"request reference them too ({group})")
+    prep = prepare(conn, plan, data_map, hash_key=hash_key, default_region=default_region)
+    ctx, st, staging, ops = prep.ctx, prep.st, prep.staging, prep.ops
+    stage_and_check(prep)
+    subject_counts = ordered(staging.subject_counts())
+    results = kept_shared(prep)
+    warnings = [shared_warning(r) for r in results]
     changes: list[tuple[str, str]] = []
     fired = 0  # statements so far that fired a trigger
     staged_at: dict[str, int] = {}  # table -> ``fired`` when it was last staged
     for op in ops:
         if progress is not None:
-            progress(f"{op.action} {op.table}")
-        if fired > staged_at.get(op.table, 0) and _matched_directly(data_map, op):
+            progress(label(op))
+        if fired > staged_at.get(op.table, 0) and matched_directly(data_map, op):
             # a trigger fired by an earlier statement may have copied identifiers here
             staging.stage_matches(data_map.table(op.table), again=True)
             staged_at[op.table] = fired
         try:
             result = _run(ctx, st, staging, op, dry_run)
         except sa.exc.SQLAlchemyError as exc:
-            exc.add_note(f"reconciler step: {op.action} {op.table}")
+            exc.add_note(f"reconciler step: {label(op)}")
             raise
         logger.debug("%s %s (%s): %d row(s)", op.action, op.table, op.group, result.rows)
         results.append(result)
         if result.rows:
-            change = (op.table, "DELETE" if isinstance(op, DeleteRows) else "UPDATE")
+            change = change_of(op)
             changes.append(change)
             fired += bool(not dry_run and trigger_warnings(ctx.schema, [change]))
     warnings += trigger_warnings(ctx.schema, changes)
     warnings += unused_custom_types(data_map, plan)
-    drift = sorted({*checks.drift, *expanded.drift})
-    return Execution(dry_run=dry_run, results=tuple(results), drift=tuple(drift),
+    return Execution(dry_run=dry_run, results=tuple(results), drift=prep.drift(),
                      schema_fingerprint=ctx.schema.fingerprint, subjects=subject_counts,
                      warnings=tuple(dict.fromkeys(warnings)))
+
+
+def label(op: Op) -> str:
+    """Returns: ``<action> <table>``, how progress and errors name an operation."""
+    return f"{op.action} {op.table}"
+
+
+def change_of(op: Op) -> tuple[str, str]:
+    """Returns: ``(table, DELETE|UPDATE)``, the trigger event ``op`` causes."""
+    return (op.table, "DELETE" if isinstance(op, DeleteRows) else "UPDATE")
+
+
+def count(ctx: Context, st: Statements, op: Op, *, dry_run: bool = False
+          ) -> tuple[tuple[str, int], ...]:
+    """Returns: ``op``'s rows per source (ledger seq or ``retention:<rule>``), ordered."""
+    rows = ctx.conn.execute(st.count(op, dry_run=dry_run))
+    return ordered(tuple((str(s), int(n)) for s, n in rows))
 
 
 def unused_custom_types(data_map: DataMap, plan: Plan) -> list[str]:
@@ -166,7 +254,7 @@ def unused_custom_types(data_map: DataMap, plan: Plan) -> list[str]:
 def _run(ctx: Context, st: Statements, staging: Staging, op: Op, dry_run: bool) -> OpResult:
     if isinstance(op, AnonymizeRows):
         staging.stage_hashes(op)
-    by_source = _ordered(tuple((str(s), int(n)) for s, n in ctx.conn.execute(st.count(op, dry_run=dry_run))))
+    by_source = count(ctx, st, op, dry_run=dry_run)
     statement = st.statement(op, dry_run=dry_run)
     if statement is None:
         rows = 0
@@ -178,12 +266,12 @@ def _run(ctx: Context, st: Statements, staging: Staging, op: Op, dry_run: bool) 
                     by_source=by_source)
 
 
-def _matched_directly(data_map: DataMap, op: Op) -> bool:
+def matched_directly(data_map: DataMap, op: Op) -> bool:
     table = next((t for t in data_map.tables if t.name == op.table), None)
     return table is not None and table.link is None
 
 
-def _ordered(counts: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
+def ordered(counts: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
     merged: dict[str, int] = {}
     for source, count in counts:
         merged[source] = merged.get(source, 0) + count
@@ -194,4 +282,6 @@ def _source_order(src: str) -> tuple[int, str]:
     return (0, f"{int(src):012d}") if src.isdigit() else (1, src)
 
 
-__all__ = ["KEPT_ACTIONS", "Execution", "OpResult", "execute", "unused_custom_types"]
+__all__ = ["KEPT_ACTIONS", "Batches", "Execution", "OpResult", "Prepared", "change_of", "count",
+           "execute", "kept_shared", "label", "matched_directly", "ordered", "prepare",
+           "settings", "shared_warning", "stage_and_check", "unused_custom_types"]

@@ -2,7 +2,9 @@
 
 ``plan`` is ``apply`` in dry-run mode: the same checks, staging and counting queries, then a
 rollback. ``apply`` runs everything in ONE transaction, so any failure leaves the snapshot as
-it was.
+it was; with ``batch_rows`` it runs in batches with a journal instead
+(:mod:`reconciler.batches`), and a plain ``plan`` or ``apply`` refuses a snapshot whose
+journal holds an unfinished batched run.
 
 Left out on purpose: no printing, no environment, no clock (``as_of`` and ``now`` are
 parameters).
@@ -23,8 +25,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
 from erasure_ledger import Ledger, OpenedEntry
+from reconciler import journal
+from reconciler.batches import apply_in_batches
 from reconciler.datamap import DataMap
-from reconciler.errors import ReconcileError, SnapshotError, cannot_connect, redact_url
+from reconciler.errors import (
+    DataMapError,
+    ReconcileError,
+    SnapshotError,
+    cannot_connect,
+    redact_url,
+)
 from reconciler.executor import Execution, execute
 from reconciler.locations import ObjectPass, ObjectsOutcome, erasure_wanted
 from reconciler.objects import ObjectStore
@@ -122,7 +132,8 @@ def _sqlite_transactions(engine: Engine) -> None:
 def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_run: bool,
            hash_key: bytes, progress: Progress | None = None,
            snapshot_time: dt.datetime | None = None,
-           objects: ObjectStore | None = None) -> ReplayResult:
+           objects: ObjectStore | None = None, batch_rows: int | None = None,
+           discard_journal: bool = False) -> ReplayResult:
     """Verify the ledger, then plan (``dry_run``) or apply every entry against the snapshot.
 
     Args:
@@ -138,12 +149,21 @@ def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_ru
         objects: the object store for the map's ``objects:`` (default: AWS S3). Every version
             of the erased subjects' objects is counted (plan) or deleted before the database
             commits, and listed again after the residual scan.
+        batch_rows: apply in batches of at most this many rows per statement, each its own
+            transaction, journaled in the snapshot so that the same call resumes an
+            interrupted apply (:mod:`reconciler.batches`). Not with ``dry_run`` or
+            ``objects:`` in the map.
+        discard_journal: with ``batch_rows``, abandon an unfinished batched run and start a
+            new one.
 
     Raises:
         erasure_ledger.IntegrityError: the ledger does not verify, or the snapshot's watermark
             is not a checkpoint the ledger extends (exit 3); nothing was changed.
         DataMapError: the map does not fit the snapshot; nothing was changed.
-        SnapshotError: the snapshot cannot be reached or a statement failed; rolled back.
+        SnapshotError: the snapshot cannot be reached or a statement failed; rolled back (a
+            batched apply: the committed batches are journaled). Also: an unfinished batched
+            run is journaled and this is a plain run, or a batched one with another map or
+            as-of date.
         ObjectStorageError: object storage failed; the database was rolled back.
 
     Returns:
@@ -156,6 +176,22 @@ def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_ru
         dating = date_snapshot(conn, ledger, entries, snapshot_time=snapshot_time,
                                location=shown)
         observer = progress or NullProgress()
+        if batch_rows is not None:
+            if dry_run or data_map.objects:
+                raise DataMapError(f"{data_map.where('objects')}: a batched apply does not "
+                                   "reconcile object storage yet; apply without --batch-rows"
+                                   if data_map.objects else "a dry run is never batched")
+            observer.phase("apply", len(plan.ops))
+            execution = apply_in_batches(
+                conn, data_map, ledger, state, entries, as_of=as_of, hash_key=hash_key,
+                region=ledger.default_region, batch_rows=batch_rows, discard=discard_journal,
+                shown=shown, progress=observer.step)
+            observer.done()
+            found = _scan(conn, shown, data_map, entries, ledger.default_region,
+                          progress=observer)[0]
+            return ReplayResult(snapshot=shown, ledger=state, plan=plan, execution=execution,
+                                scan=found, dating=dating)
+        _refuse_pending(conn, shown, "plan" if dry_run else "apply")
         observer.phase("plan" if dry_run else "apply", len(plan.ops))
         stored = _object_pass(data_map, objects, ledger.default_region, entries)
         outcome = None
@@ -225,6 +261,23 @@ def verify(db: str, data_map: DataMap, ledger: Ledger, *,
             outcome = stored.check()
     return VerifyResult(snapshot=shown, ledger=state, scan=result,
                         schema_fingerprint=fingerprint, dating=dating, objects=outcome)
+
+
+def _refuse_pending(conn: sa.Connection, shown: str, command: str) -> None:
+    # Its staging is persisted and half of its changes may be committed: a plain run would
+    # count against a half-changed snapshot, and could not find what the journaled run's
+    # staging still knows (rows found through rows it has deleted).
+    try:
+        with conn.begin():
+            run = journal.pending(conn)
+    except sa.exc.SQLAlchemyError as exc:
+        raise SnapshotError(_failed(shown, exc)) from None
+    if run is not None:
+        raise SnapshotError(
+            f"snapshot {shown}: an unfinished batched apply (run {run.run_id}) is journaled "
+            f"in {journal.JOURNAL_TABLE}; finish it with reconciler apply --batch-rows N "
+            f"(same map, --as-of {run.as_of.isoformat()}) before {command}, or start over "
+            "with apply --batch-rows N --discard-journal")
 
 
 def _object_pass(data_map: DataMap, store: ObjectStore | None, region: str,

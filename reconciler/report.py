@@ -4,7 +4,8 @@ It names the tool version, the time, the snapshot (redacted URL and a schema fin
 ledger checkpoint replayed (tree size, root hash; the signature was verified before anything
 was read), the data map's SHA-256, and per entry (sequence number and request id) the rows
 deleted / anonymized / retained per table, "nothing found" or "production erasure
-incomplete"; retention and opt-out results, schema drift, residual findings and totals.
+incomplete"; retention and opt-out results, schema drift, residual findings and totals; for
+``apply --batch-rows``, the journal run(s), the batches and whether the apply was resumed.
 
 It never holds an identifier value: only sequence numbers, request ids, tables, columns,
 counts and row keys the scan considered safe to show.
@@ -59,6 +60,7 @@ class Report:
     unmapped_personal_columns: tuple[str, ...] = ()
     totals: dict[str, int] = field(default_factory=dict)
     duration_seconds: float | None = None
+    batched: dict[str, Any] | None = None  # apply --batch-rows: runs, batches, resumed
 
     @property
     def clean(self) -> bool:
@@ -82,6 +84,7 @@ class Report:
                        "checkpoint": self.ledger.checkpoint},
             "data_map": {"source": self.data_map_source, "sha256": self.data_map_sha256},
             "drill": self.drill,
+            "batched": self.batched,
             "entries": list(self.entries),
             "rules": list(self.rules),
             "operations": list(self.operations),
@@ -163,6 +166,13 @@ class Report:
         lines = []
         if self.dated_by:
             lines.append(f"- snapshot dated by: {self.dated_by['description']}")
+        if self.batched:
+            b = self.batched
+            how = (f"resumed after an interruption ({b['resumes']} time(s))" if b["resumed"]
+                   else "not interrupted")
+            lines.append(f"- batched: {b['batches']} batch(es) of at most {b['batch_rows']} "
+                         f"row(s), each committed on its own; {how}; journal run(s) "
+                         f"{', '.join(b['runs'])}")
         if self.drill:
             lines.append(f"- drill: source sha256 {self.drill['source_sha256'][:16]}... "
                          f"({self.drill['source_bytes']} bytes, only read), scratch "
@@ -282,7 +292,16 @@ def build_report(*, command: str, tool_version: str, now: dt.datetime, snapshot:
         warnings=execution.warnings if execution else (),
         findings=findings,
         unmapped_personal_columns=scan.unmapped_personal_columns if scan else (),
-        totals=totals, duration_seconds=duration_seconds)
+        totals=totals, duration_seconds=duration_seconds,
+        batched=_batched(execution))
+
+
+def _batched(execution: Execution | None) -> dict[str, Any] | None:
+    batches = execution.batches if execution else None
+    if batches is None:
+        return None
+    return {"runs": list(batches.run_ids), "batch_rows": batches.batch_rows,
+            "batches": batches.batches, "resumed": batches.resumed, "resumes": batches.resumes}
 
 
 def _verb(action: str) -> str:

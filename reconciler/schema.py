@@ -26,9 +26,10 @@ from reconciler.dialects import dialect_for
 from reconciler.strategies import ColumnInfo, TypeKind
 
 #: Tables the reconciler keeps in a snapshot itself (the backup watermark, see
-#: reconciler.watermark). They hold no personal data, so reflection leaves them out of every
-#: check, the residual scan, the schema fingerprint and discover's draft map.
-OWN_TABLES = frozenset({"erasure_reconciler_watermark"})
+#: reconciler.watermark; a batched apply's journal, reconciler.journal). They hold no
+#: personal data, so reflection leaves them out of every check, the residual scan, the
+#: schema fingerprint and discover's draft map.
+OWN_TABLES = frozenset({"erasure_reconciler_watermark", "rc_journal"})
 
 
 @dataclass(frozen=True)

@@ -53,9 +53,33 @@ class Staging:
         # ones are worth normalising (reconciler.prefilter)
         self.pretest = ValueFilter(by_type)
 
+    #: regular tables instead of temporary ones: a batched apply (reconciler.batches) commits
+    #: its staging before the first change and reuses it when it resumes, because the changes
+    #: remove the values it was computed from
+    persist: bool = False
+
     def temp(self, name: str, columns: Sequence[tuple[str, str]]) -> None:
-        self.ctx.conn.execute(sa.text(self.ctx.dialect.drop_temp_table(name)))
-        self.ctx.conn.execute(sa.text(self.ctx.dialect.create_temp_table(name, columns)))
+        dialect = self.ctx.dialect
+        self.ctx.conn.execute(sa.text(dialect.drop_temp_table(name, persistent=self.persist)))
+        self.ctx.conn.execute(sa.text(dialect.create_temp_table(name, columns,
+                                                                persistent=self.persist)))
+
+    def names(self) -> list[str]:
+        """Returns: every staging table of this run (the shared ones from the map)."""
+        return [MATCH, HASHES, SUBJECT, *self.shared_names().values()]
+
+    def attach(self) -> None:
+        """Use staging tables filled by an earlier connection (a resumed batched apply)."""
+        self.ctx.shared.update(self.shared_names())
+
+    def shared_names(self) -> dict[str, str]:
+        """Returns: table with a ``referenced_by`` link -> its staging table, in the order
+        they are staged (parents first)."""
+        data_map = self.ctx.map
+        shared = [t for t in data_map.tables
+                  if t.name in self.ctx.usable and t.link is not None and t.link.reverse]
+        ordered = sorted(shared, key=lambda t: link_depth(data_map, t))
+        return {table.name: f"rc_tmp_shared{index}" for index, table in enumerate(ordered)}
 
     def compile_type(self, snap: TableSchema, column: str) -> str:
         try:
@@ -155,11 +179,9 @@ class Staging:
 
     def stage_shared(self, groups: Sequence[str]) -> None:
         data_map = self.ctx.map
-        shared = [t for t in data_map.tables
-                  if t.name in self.ctx.usable and t.link is not None and t.link.reverse]
-        for index, table in enumerate(sorted(shared, key=lambda t: link_depth(data_map, t))):
+        for table_name, name in self.shared_names().items():
+            table = data_map.table(table_name)
             assert table.link is not None
-            name = f"rc_tmp_shared{index}"
             snap = self.ctx.usable[table.name]
             values = [(f"v{i}", self.compile_type(snap, mine))
                       for i, (mine, _) in enumerate(table.link.on)]

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 
 from reconciler.datamap import DataMap, TableMap
 from reconciler.dialects import DefaultDialect, dialect_for
+from reconciler.errors import DataMapError
 from reconciler.ops import (
     AnonymizeRows,
     DateFilter,
@@ -38,6 +39,7 @@ from reconciler.ops import (
     Reference,
     SetColumns,
 )
+from reconciler.references import table_path
 from reconciler.schema import SnapshotSchema, TableSchema
 from reconciler.strategies import Assignment, SetFakeFromKey, SetHash, SetValue, SetYear
 
@@ -378,6 +380,53 @@ class Statements:
         if not sets:
             return None
         return sql.text(f"UPDATE {target} SET {', '.join(sets)} WHERE {person} AND {where}")
+
+    def batch(self, op: Op, limit: int) -> sa.TextClause | None:
+        """The statement of ``op`` for at most ``limit`` rows (a batched apply runs it until it
+        changes fewer); None if it sets nothing.
+
+        Every batch picks only rows the operation still changes (deleted rows are gone, an
+        UPDATE's scope says "some column would change"), so the loop ends. Rows are picked
+        by primary key, or by the database's row identity for a table without one.
+
+        Raises:
+            DataMapError: the table has no primary key and the database no row identity.
+        """
+        target = self.q(op.table)
+        sql = Sql()
+        person = self.membership(op, target, sql)
+        where, sets = self.scope(op, target, sql)
+        if not isinstance(op, DeleteRows) and not sets:
+            return None
+        head = (f"DELETE FROM {target}" if isinstance(op, DeleteRows)
+                else f"UPDATE {target} SET {', '.join(sets)}")
+        if self.dialect.limit_in_dml:
+            return sql.text(f"{head} WHERE {person} AND {where} LIMIT {int(limit)}")
+        pick = "rc_b"
+        ident = self.row_identity(op)
+        outer = ", ".join(f"{target}.{c}" for c in ident)
+        inner = ", ".join(f"{pick}.{c}" for c in ident)
+        if len(ident) > 1:
+            outer = f"({outer})"
+        chosen, _ = self.scope(op, pick, sql)
+        return sql.text(
+            f"{head} WHERE {outer} IN (SELECT {inner} FROM {target} {pick} WHERE "
+            f"{self.membership(op, pick, sql)} AND {chosen} LIMIT {int(limit)})")
+
+    def row_identity(self, op: Op) -> tuple[str, ...]:
+        """Quoted columns that pick one row of ``op``'s table in a batch."""
+        table = op.table
+        key = self.ctx.usable[table].primary_key
+        # a statement on a PostgreSQL parent reaches its partitions and inheriting tables,
+        # whose rows may repeat the parent's key values
+        if key and not self.ctx.schema.descendants(table):
+            return tuple(self.q(c) for c in key)
+        ident = self.dialect.row_identity()
+        if ident is None:
+            raise DataMapError(f"{self.ctx.map.where(table_path(self.ctx.map, table))}: table "
+                               f"{table!r} has no primary key; a batched apply needs one on "
+                               "this database")
+        return ident
 
 
 def date_param(day: dt.date, kind: str) -> tuple[object, sa.types.TypeEngine[Any]]:

@@ -14,18 +14,43 @@ class DefaultDialect:
     name: ClassVar[str] = "default"
     text_type: ClassVar[str] = "TEXT"
 
-    def create_temp_table(self, name: str, columns: Sequence[tuple[str, str]]) -> str:
+    #: batched apply: the database takes ``LIMIT`` on a single-table DELETE and UPDATE itself
+    limit_in_dml: ClassVar[bool] = False
+
+    def create_temp_table(self, name: str, columns: Sequence[tuple[str, str]], *,
+                          persistent: bool = False) -> str:
         """``CREATE TEMPORARY TABLE`` for staging; it lives as long as the connection.
+
+        ``persistent``: a regular table instead, for a batched apply's staging, which must
+        outlive the connection so that an interrupted apply can resume with it.
 
         Returns:
             SQL text.
         """
         cols = ", ".join(f"{col} {type_}" for col, type_ in columns)
-        return f"CREATE TEMPORARY TABLE {name} ({cols})"
+        return f"CREATE {'' if persistent else 'TEMPORARY '}TABLE {name} ({cols})"
 
-    def drop_temp_table(self, name: str) -> str:
-        """Returns: SQL text dropping a staging table if it exists."""
+    def drop_temp_table(self, name: str, *, persistent: bool = False) -> str:
+        """Returns: SQL text dropping a staging table (``persistent``: a regular one) if it
+        exists."""
         return f"DROP TABLE IF EXISTS {name}"
+
+    def row_identity(self) -> tuple[str, ...] | None:
+        """Columns that identify a row of any table (for batches of a table without a primary
+        key), or None if the database has none.
+
+        Returns:
+            Column names, usable after ``alias.``.
+        """
+        return None
+
+    def connection_settings(self) -> list[str]:
+        """Statements run once on a batched apply's connection.
+
+        Returns:
+            SQL statements.
+        """
+        return []
 
     def index_temp_table(self, name: str, columns: Sequence[str]) -> list[str]:
         """Statements that index a filled staging table and refresh its statistics.

@@ -13,10 +13,17 @@ class MySQLDialect(DefaultDialect):
     name: ClassVar[str] = "mysql"
     text_type: ClassVar[str] = "CHAR"
 
-    def create_temp_table(self, name: str, columns: Sequence[tuple[str, str]]) -> str:
-        """Returns: SQL text (utf8mb4, so any staged value fits)."""
+    # DELETE/UPDATE ... LIMIT n: the target table cannot appear in a subquery of its own
+    # statement here ("can't specify target table"), so no ``key IN (SELECT ... LIMIT n)``.
+    limit_in_dml: ClassVar[bool] = True
+
+    def create_temp_table(self, name: str, columns: Sequence[tuple[str, str]], *,
+                          persistent: bool = False) -> str:
+        """Returns: SQL text (utf8mb4, so any staged value fits). A ``persistent`` table is
+        created by DDL, which commits the open transaction on MariaDB."""
         cols = ", ".join(f"{col} {type_.replace('TEXT', 'LONGTEXT')}" for col, type_ in columns)
-        return f"CREATE TEMPORARY TABLE {name} ({cols}) DEFAULT CHARSET=utf8mb4"
+        kind = "TABLE" if persistent else "TEMPORARY TABLE"
+        return f"CREATE {kind} {name} ({cols}) DEFAULT CHARSET=utf8mb4"
 
     def index_temp_table(self, name: str, columns: Sequence[str]) -> list[str]:
         """Returns: SQL texts. Text columns are indexed by prefix (LONGTEXT cannot be indexed
@@ -24,9 +31,10 @@ class MySQLDialect(DefaultDialect):
         cols = ", ".join(f"{c}(191)" if c == "raw" else c for c in columns)
         return [f"CREATE INDEX {name}_ix ON {name} ({cols})"]
 
-    def drop_temp_table(self, name: str) -> str:
-        """Returns: SQL text."""
-        return f"DROP TEMPORARY TABLE IF EXISTS {name}"
+    def drop_temp_table(self, name: str, *, persistent: bool = False) -> str:
+        """Returns: SQL text; without ``persistent`` a regular table of that name is never
+        dropped."""
+        return f"DROP {'' if persistent else 'TEMPORARY '}TABLE IF EXISTS {name}"
 
     def exact_eq(self, column: str, staged: str) -> str:
         """Returns: SQL text.

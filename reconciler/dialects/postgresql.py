@@ -12,9 +12,17 @@ from reconciler.dialects.base import DefaultDialect
 class PostgreSQLDialect(DefaultDialect):
     name: ClassVar[str] = "postgresql"
 
-    def create_temp_table(self, name: str, columns: Sequence[tuple[str, str]]) -> str:
-        """Returns: SQL text; the table is dropped at the end of the transaction."""
+    def create_temp_table(self, name: str, columns: Sequence[tuple[str, str]], *,
+                          persistent: bool = False) -> str:
+        """Returns: SQL text; a temporary table is dropped at the end of the transaction."""
+        if persistent:
+            return super().create_temp_table(name, columns, persistent=True)
         return super().create_temp_table(name, columns) + " ON COMMIT DROP"
+
+    def row_identity(self) -> tuple[str, ...]:
+        """Returns: ``tableoid, ctid``; a ctid alone repeats across partitions and inheriting
+        tables, which a statement on the parent reaches too."""
+        return ("tableoid", "ctid")
 
     def year_trunc(self, expr: str, *, datetime: bool) -> str:
         """Returns: SQL text."""

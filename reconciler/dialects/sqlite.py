@@ -10,6 +10,16 @@ from reconciler.dialects.base import DefaultDialect
 class SQLiteDialect(DefaultDialect):
     name: ClassVar[str] = "sqlite"
 
+    def row_identity(self) -> tuple[str, ...]:
+        """Returns: ``rowid`` (a WITHOUT ROWID table has a primary key, which is used instead)."""
+        return ("rowid",)
+
+    def connection_settings(self) -> list[str]:
+        """Returns: SQL statements. Deleted rows and dropped staging tables are overwritten
+        in the file, not left in free pages: a finished batched apply must leave no copy of
+        an identifier behind."""
+        return ["PRAGMA secure_delete = ON"]
+
     def triggers_sql(self) -> str:
         """Returns: SQL text; SQLite keeps only each trigger's CREATE statement."""
         return "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'"
