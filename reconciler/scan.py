@@ -277,8 +277,11 @@ class _Scanner:
         pretest = self.index.text
         width = len(keys)
         for page in result.partitions(PAGE):
+            columns = list(zip(*page, strict=True))  # a page's rows as columns, in C
             for offset, column in enumerate(strings, start=width):
-                values = [row[offset] or "" for row in page]
+                values: Sequence[str] = columns[offset]
+                if None in values:
+                    values = [value or "" for value in values]
                 for at in pretest.suspects(values):
                     value = values[at]
                     if not isinstance(value, str) or not value:

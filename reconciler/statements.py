@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,8 +163,18 @@ class Statements:
                                         f"{staged}.v{i}")
                             for i, (mine, _) in enumerate(table.link.on))
 
-    def person(self, table: TableMap, row: str, group: str, sql: Sql) -> str:
-        """SQL: the row ``row`` of ``table`` belongs to a person of ``group``."""
+    def person(self, table: TableMap, row: str, group: str, sql: Sql, *,
+               semi: bool = False) -> str:
+        """SQL: the row ``row`` of ``table`` belongs to a person of ``group``.
+
+        ``semi``: where the condition is never negated, write it as ``key IN (SELECT ...)``
+        where that means the same as the correlated ``EXISTS``: every database can then start
+        from the few staged people and follow the key indexes, instead of testing every row
+        of the table (SQLite runs a correlated ``EXISTS`` as written). ``IN`` differs from
+        ``EXISTS`` on NULLs under ``NOT``, hence positive uses only.
+        """
+        if semi and (found := self._semi(table, row, group, sql)) is not None:
+            return found
         if table is self.ctx.map.subject:
             return (f"EXISTS (SELECT 1 FROM {SUBJECT} r WHERE r.grp = {sql.bind(group)} "
                     f"AND {self.staged_key(table, row, 'r')})")
@@ -180,6 +190,40 @@ class Statements:
         on = " AND ".join(f"{alias}.{self.q(p)} = {row}.{self.q(c)}" for c, p in table.link.on)
         return (f"EXISTS (SELECT 1 FROM {self.q(parent.name)} {alias} WHERE {on} AND "
                 f"{self.person(parent, alias, group, sql)})")
+
+    def _semi(self, table: TableMap, row: str, group: str, sql: Sql) -> str | None:
+        """:meth:`person` as ``key IN (SELECT ...)``; None where only ``EXISTS`` is exact."""
+        if table is self.ctx.map.subject:
+            if not self._plain(table.name, table.key):
+                return None
+            return self._in(row, table.key, [f"r.k{i}" for i in range(len(table.key))],
+                            f"{SUBJECT} r WHERE r.grp = {sql.bind(group)}")
+        if table.link is None:
+            return None
+        mine = tuple(c for c, _ in table.link.on)
+        if table.link.reverse:
+            if not self._plain(table.name, mine):
+                return None
+            return self._in(row, mine, [f"x.v{i}" for i in range(len(mine))],
+                            f"{self.ctx.shared[table.name]} x WHERE x.grp = {sql.bind(group)} "
+                            "AND x.shared = 0")
+        # the link's own comparison is a plain "=" on every database
+        parent = self.ctx.map.table(table.link.parent)
+        alias = self.alias()
+        return self._in(row, mine, [f"{alias}.{self.q(p)}" for _, p in table.link.on],
+                        f"{self.q(parent.name)} {alias} WHERE "
+                        f"{self.person(parent, alias, group, sql, semi=True)}")
+
+    def _plain(self, table: str, columns: Sequence[str]) -> bool:
+        """True when :meth:`key_eq` on these columns is a plain ``=`` (which ``IN`` is)."""
+        plain = self.dialect.exact_eq("a", "b") == "a = b"
+        info = self.ctx.schema.tables[table].columns
+        return plain or all(c in info and info[c].kind != "string" for c in columns)
+
+    def _in(self, row: str, columns: Sequence[str], selected: Sequence[str], source: str) -> str:
+        mine = [f"{row}.{self.q(c)}" for c in columns]
+        left = mine[0] if len(mine) == 1 else f"({', '.join(mine)})"
+        return f"{left} IN (SELECT {', '.join(selected)} FROM {source})"
 
     def joins(self, table: TableMap, row: str, group: str, sql: Sql) -> tuple[str, str]:
         """SQL: JOIN clauses from ``row`` up to the staging table, and the source column."""
@@ -332,7 +376,7 @@ class Statements:
             on = self.pairs_eq(alias, op.reference.referred_columns, row, op.reference.columns)
             return (f"EXISTS (SELECT 1 FROM {self.q(target.table)} {alias} WHERE {on} AND "
                     f"{self.deleted(target, alias, sql)})")
-        return self.person(self.ctx.map.table(op.table), row, op.group, sql)
+        return self.person(self.ctx.map.table(op.table), row, op.group, sql, semi=True)
 
     def not_deleted_before(self, op: Op, row: str, sql: Sql) -> str:
         """SQL, for a dry run: `` AND NOT (...)`` excluding rows an earlier delete of the run
