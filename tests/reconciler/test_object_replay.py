@@ -181,3 +181,41 @@ def test_a_placeholder_column_the_snapshot_lacks_is_schema_drift(
         "objects[2].prefix: column 'passport_no' not in this snapshot",)
     assert "objects[2].prefix: column 'passport_no' not in this snapshot" in (
         report_of(result).drift)
+
+
+def test_many_locations_are_listed_concurrently_and_each_version_goes_once(s3: Any) -> None:
+    from reconciler.locations import ObjectTarget, check_objects, reconcile_objects
+    from reconciler.objectmap import ObjectLocation
+
+    uploads = ObjectLocation(index=1, bucket="uploads", template="u/{id}/", exact=False,
+                             columns=("id",))
+    for n in range(100, 140):
+        s3.put_object(Bucket="uploads", Key=f"u/{n}/a.jpg", Body=b"v1")
+        s3.put_object(Bucket="uploads", Key=f"u/{n}/a.jpg", Body=b"v2")
+    # 40 people, each listed twice (an erasure and a retention rule find the same prefix)
+    targets = [ObjectTarget(uploads, f"u/{n}/", (src,)) for n in range(100, 140)
+               for src in (str(n), "retention:inactive")]
+    store = ObjectStore()
+    planned = reconcile_objects(store, targets, dry_run=True, locations=[uploads])
+    assert planned.versions == 80
+    done = reconcile_objects(store, targets, dry_run=False, locations=[uploads])
+    assert done.versions == 80
+    assert keys(s3, "uploads") == [("u/1/passport.jpg", False), ("u/1/selfie.jpg", False),
+                                   ("u/10/other.jpg", False), ("u/3/old.jpg", False)]
+    assert check_objects(store, targets) == ()
+
+
+def test_a_failed_listing_among_many_deletes_nothing(s3: Any) -> None:
+    from reconciler.locations import ObjectTarget, reconcile_objects
+    from reconciler.objectmap import ObjectLocation
+
+    uploads = ObjectLocation(index=1, bucket="uploads", template="u/{id}/", exact=False,
+                             columns=("id",))
+    missing = ObjectLocation(index=2, bucket="no-such-bucket", template="x/{id}/", exact=False,
+                             columns=("id",))
+    targets = [ObjectTarget(uploads, "u/1/", ("1",)),
+               *(ObjectTarget(missing, f"x/{n}/", (str(n),)) for n in range(20))]
+    before = keys(s3, "uploads")
+    with pytest.raises(ObjectStorageError, match="no-such-bucket"):
+        reconcile_objects(ObjectStore(), targets, dry_run=False, locations=[uploads, missing])
+    assert keys(s3, "uploads") == before
