@@ -38,7 +38,7 @@ from erasure_ledger import (
     find_phones,
     normalize,
 )
-from reconciler.columns import PAGE, distinct_text_pages
+from reconciler.columns import distinct_text_pages, stream_rows
 from reconciler.datamap import DataMap
 from reconciler.dialects import dialect_for
 from reconciler.heuristics import looks_personal
@@ -52,6 +52,7 @@ _EXTRACTED = frozenset({"email", "phone", "iban"})
 # such hints never overlap, so findall sees every one)
 _IBAN_HINT = re.compile(r"[A-Za-z]{2}\d{2}")
 _DIGIT = re.compile(r"\d")
+_FIELD = "\x01"  # between the columns of a row text (Dialect.field_separator)
 
 
 @dataclass(frozen=True)
@@ -262,21 +263,60 @@ class _Scanner:
                 self.text_table(name, strings)
 
     def text_table(self, name: str, strings: Sequence[str]) -> None:
+        """Scan the text columns of one table, each row read once as ONE text.
+
+        The database concatenates a row's columns with U+0001 between them; pages of such
+        row texts go through the page pre-tests of :mod:`reconciler.prefilter` (no needle
+        holds U+0001, so a match never spans two columns; the digit and letter passes may
+        join neighbouring columns, which only lets more rows through). A suspect row is
+        split back into its columns and each one tested exactly. A value that itself holds
+        U+0001 cannot be split back: the table is then scanned column by column.
+        """
+        snap = self.schema.tables[name]
+        keys = [self.quote(c) for c in snap.primary_key]
+        fields = [self.dialect.text_field(self.quote(c) if snap.columns[c].kind == "string"
+                                          else self.dialect.cast_text(self.quote(c)))
+                  for c in strings]
+        separator = self.dialect.field_separator()
+        parts = [part for index, field in enumerate(fields)
+                 for part in ((separator, field) if index else (field,))]
+        row_text = self.dialect.concat(parts) if len(parts) > 1 else parts[0]
+        source = self.source(name)
+        pretest = self.index.text
+        width = len(keys)
+        unsplit = False
+        for rows in stream_rows(self.conn, f"SELECT {', '.join([*keys, row_text])} FROM {source}"):
+            texts = [row[width] for row in rows]
+            for at in pretest.suspects(texts):
+                text = texts[at]
+                values = text.split(_FIELD) if isinstance(text, str) else []
+                if len(values) != len(strings):
+                    unsplit = True
+                    continue
+                for column, value in zip(strings, values, strict=True):
+                    seqs = self.index.in_text(value, self.region) if value else set()
+                    if seqs:
+                        key = self.row_key(name, tuple(rows[at][:width]))
+                        self.add(name, column, key, sorted(seqs), "free text")
+        if unsplit:
+            self.text_table_by_column(name, strings)
+
+    def source(self, name: str) -> str:
+        """The table to read: a partition's or inheriting table's rows are read from that
+        table, never again through its parent (``ONLY``)."""
+        table = self.quote(name)
+        return self.dialect.only(table) if self.schema.descendants(name) else table
+
+    def text_table_by_column(self, name: str, strings: Sequence[str]) -> None:
+        """The text columns of one table, read as separate columns (slower, always exact)."""
         snap = self.schema.tables[name]
         keys = list(snap.primary_key)
         select = ", ".join([*(self.quote(c) for c in keys),
                             *(self.quote(c) if snap.columns[c].kind == "string"
                               else self.dialect.cast_text(self.quote(c)) for c in strings)])
-        # each row once: a partition's or inheriting table's rows are read from that table
-        table = self.quote(name)
-        source = self.dialect.only(table) if self.schema.descendants(name) else table
-        # stream_results on the statement, not the connection (which it would change for
-        # every later query)
-        result = self.conn.execute(sa.text(f"SELECT {select} FROM {source}").execution_options(
-            stream_results=True, yield_per=PAGE))
         pretest = self.index.text
         width = len(keys)
-        for page in result.partitions(PAGE):
+        for page in stream_rows(self.conn, f"SELECT {select} FROM {self.source(name)}"):
             columns = list(zip(*page, strict=True))  # a page's rows as columns, in C
             for offset, column in enumerate(strings, start=width):
                 values: Sequence[str] = columns[offset]

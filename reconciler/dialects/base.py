@@ -35,6 +35,16 @@ class DefaultDialect:
         exists."""
         return f"DROP TABLE IF EXISTS {name}"
 
+    def field_separator(self) -> str:
+        """Returns: SQL text for the character U+0001, which separates the columns of a row
+        the residual scan reads as one text."""
+        return "char(1)"
+
+    def text_field(self, expr: str) -> str:
+        """Returns: SQL text; ``expr`` as text, NULL as the empty string (one field of the
+        residual scan's row text)."""
+        return f"COALESCE({expr}, '')"
+
     def row_identity(self) -> tuple[str, ...] | None:
         """Columns that identify a row of any table (for batches of a table without a primary
         key), or None if the database has none.

@@ -25,6 +25,15 @@ class MySQLDialect(DefaultDialect):
         kind = "TABLE" if persistent else "TEMPORARY TABLE"
         return f"CREATE {kind} {name} ({cols}) DEFAULT CHARSET=utf8mb4"
 
+    def field_separator(self) -> str:
+        """Returns: SQL text (UTF-8, so CONCAT stays text, not a binary string)."""
+        return "CHAR(1 USING utf8mb4)"
+
+    def text_field(self, expr: str) -> str:
+        """Returns: SQL text; converted to UTF-8 first, so columns of different character
+        sets can be concatenated."""
+        return f"COALESCE(CONVERT({expr} USING utf8mb4), '')"
+
     def index_temp_table(self, name: str, columns: Sequence[str]) -> list[str]:
         """Returns: SQL texts. Text columns are indexed by prefix (LONGTEXT cannot be indexed
         whole); ANALYZE is left to InnoDB, which samples statistics itself."""

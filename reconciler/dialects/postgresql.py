@@ -19,6 +19,10 @@ class PostgreSQLDialect(DefaultDialect):
             return super().create_temp_table(name, columns, persistent=True)
         return super().create_temp_table(name, columns) + " ON COMMIT DROP"
 
+    def field_separator(self) -> str:
+        """Returns: SQL text."""
+        return "chr(1)"
+
     def row_identity(self) -> tuple[str, ...]:
         """Returns: ``tableoid, ctid``; a ctid alone repeats across partitions and inheriting
         tables, which a statement on the parent reaches too."""

@@ -76,3 +76,15 @@ def test_the_phone_prefilter_lets_every_spelling_of_a_ledger_number_through():
     for text in ["bel 0416-853988", "+31 416 85 39 88 graag", "(0416) 85.39.88", "0031416853988"]:
         assert index.in_text(text, "NL") == {7}, text
     assert index.in_text("order 123456789 of 2026", "NL") == set()
+
+
+def test_a_value_holding_the_field_separator_is_still_attributed_to_its_column(
+        shop: str, make_ledger: MakeLedger) -> None:
+    # a row's columns are read as one text joined by U+0001; a value holding U+0001 itself
+    # sends the table to the column-by-column scan, which still names the right column
+    execute(shop, "INSERT INTO complaints (id, body) VALUES "
+                  "(7, 'odd\x01text, mail JAN@example.nl'), (8, 'plain\x01text')")
+    result = verify(shop, DataMap.from_text(SHOP_MAP), make_ledger(ERASE_JAN))
+    found = [(f.table, f.column, f.row_key, f.how) for f in result.scan.findings
+             if f.how == "free text"]
+    assert found == [("complaints", "body", "7", "free text")]
