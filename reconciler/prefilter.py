@@ -20,10 +20,11 @@ or the key is ``None`` and the value is normalised in full):
   zero, normalised in full).
 - opaque types (``customer_number``, ``username``, ``cookie_id``, custom): the stripped
   value when ASCII (NFC changes nothing there).
-- ``phone``: the last seven digits of the national number (all of it when shorter) appear,
-  in order, in the digits of any spelling of the number, separators and prefixes aside: a
-  value passes when one seven-digit window of its digits is such a tail. Values with
-  letters (vanity numbers, "ext.") or non-ASCII characters are normalised in full.
+- ``phone``: the last seven digits of the national number (all of it when shorter; five in
+  the regions whose numbers phonenumbers rewrites, see :func:`phone_tail`) appear, in
+  order, in the digits of any spelling of the number, separators and prefixes aside: a
+  value passes when one window of its digits is such a tail. Values with letters (vanity
+  numbers, "ext.") or non-ASCII characters are normalised in full.
 
 Free text (:class:`TextFilter`), a page of texts at a time: the texts are joined by NUL and
 searched with one Aho-Corasick automaton (``pyahocorasick``) per kind of needle, in C:
@@ -36,7 +37,8 @@ searched with one Aho-Corasick automaton (``pyahocorasick``) per kind of needle,
   token the scan compares is a substring of the text.
 
 Ledger IPv6 or MAC addresses make every text with a ":" (IPv6) or every text (MAC) go the
-full way. A text let through is then tested by :mod:`reconciler.scan` exactly as before.
+full way; ledger IPv4 addresses every text with "ffff" (IPv4-mapped IPv6 in hex). A text let
+through is then tested by :mod:`reconciler.scan` exactly as before.
 
 Left out on purpose: no I/O; ``erasure_ledger.normalize`` stays the only definition of a
 normal form.
@@ -54,7 +56,13 @@ import ahocorasick
 import phonenumbers
 
 PHONE_TAIL = 7
-_KVK_LENGTH = 8
+REWRITTEN_TAIL = 5
+#: regions whose numbers phonenumbers may rewrite when they are dialled locally
+REWRITING_REGIONS = frozenset(
+    region for region in phonenumbers.SUPPORTED_REGIONS
+    if getattr(phonenumbers.PhoneMetadata.metadata_for_region(region),
+               "national_prefix_transform_rule", None))
+_REWRITING_CODES = frozenset(phonenumbers.country_code_for_region(r) for r in REWRITING_REGIONS)
 _MAC_HEX_DIGITS = 12
 _COUNTRY_CODES = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 _NOT_ASCII_DIGIT = re.compile(r"[^0-9]+")
@@ -71,13 +79,40 @@ _SEPARATOR = "\x00"
 _OPAQUE_EXCEPT = frozenset({"email", "phone", "iban", "ip", "kvk", "mac"})
 
 
-def national_digits(e164: str) -> str:
-    """The national number of an E.164 number (country codes are prefix-free)."""
+def split_e164(e164: str) -> tuple[int, str]:
+    """The country code and national number of an E.164 number (country codes are
+    prefix-free); ``(0, digits)`` when no country code is known."""
     digits = e164.lstrip("+")
     for length in (1, 2, 3):
         if digits[:length].isdigit() and int(digits[:length]) in _COUNTRY_CODES:
-            return digits[length:]
-    return digits
+            return int(digits[:length]), digits[length:]
+    return 0, digits
+
+
+def national_digits(e164: str) -> str:
+    """The national number of an E.164 number."""
+    return split_e164(e164)[1]
+
+
+def phone_tail(e164: str) -> str:
+    """The digits of a ledger number that every spelling of it holds, in order.
+
+    The last seven digits of the national number, except in regions whose metadata
+    rewrites a locally dialled number (``national_prefix_transform_rule``): San Marino,
+    Guernsey, Jersey and the Isle of Man insert digits before a six-digit local number,
+    Norfolk Island before a five-digit one, Argentina drops the mobile "15" between area
+    code and subscriber number. There only the last five digits are sure to be written.
+    """
+    code, national = split_e164(e164)
+    width = PHONE_TAIL
+    if code in _REWRITING_CODES or not code:
+        try:
+            region = phonenumbers.region_code_for_number(phonenumbers.parse(e164))
+        except phonenumbers.NumberParseException:
+            region = None
+        if region is None or region in REWRITING_REGIONS:
+            width = REWRITTEN_TAIL
+    return national[-width:]
 
 
 def digits_of(text: str) -> str:
@@ -90,21 +125,20 @@ def digits_of(text: str) -> str:
 class DigitWindows:
     """Digit strings (phone tails, KvK numbers) looked for as windows of a text's digits."""
 
-    def __init__(self, needles: Iterable[str], width: int) -> None:
-        self.width = width
-        every = set(needles)
-        self.full = {n for n in every if len(n) >= width}
-        self.short = {n for n in every if 0 < len(n) < width}
+    def __init__(self, needles: Iterable[str]) -> None:
+        self.needles = {n for n in needles if n}
+        self.by_width: dict[int, set[str]] = {}
+        for needle in self.needles:
+            self.by_width.setdefault(len(needle), set()).add(needle)
 
     def __bool__(self) -> bool:
-        return bool(self.full or self.short)
+        return bool(self.needles)
 
     def hit(self, digits: str) -> bool:
         """True when some needle appears in ``digits``."""
-        width, full = self.width, self.full
-        if full and any(digits[i : i + width] in full for i in range(len(digits) - width + 1)):
-            return True
-        return any(n in digits for n in self.short)
+        return any(digits[i : i + width] in needles
+                   for width, needles in self.by_width.items()
+                   for i in range(len(digits) - width + 1))
 
 
 def _email_key(text: str) -> str | None:
@@ -145,7 +179,7 @@ class ValueFilter:
 
     def __init__(self, by_type: Mapping[str, Iterable[str]]) -> None:
         self.keys: dict[str, set[str]] = {}
-        self.tails = DigitWindows((), PHONE_TAIL)
+        self.tails = DigitWindows(())
         self.tail_automaton: ahocorasick.Automaton | None = None
         self.iban_automaton: ahocorasick.Automaton | None = None
         for id_type, items in by_type.items():
@@ -153,9 +187,8 @@ class ValueFilter:
             if not values:
                 continue
             if id_type == "phone":
-                self.tails = DigitWindows(
-                    (national_digits(v)[-PHONE_TAIL:] for v in values), PHONE_TAIL)
-                self.tail_automaton = _automaton(self.tails.full | self.tails.short)
+                self.tails = DigitWindows(phone_tail(v) for v in values)
+                self.tail_automaton = _automaton(self.tails.needles)
                 continue
             # a value without a cheap key (non-ASCII) is only reached by raw values without
             # one, which are always normalised in full
@@ -228,11 +261,12 @@ class TextFilter:
         # so a lower-cased page holds it; any other page is tested at each "@"
         self.email_automaton = _automaton(e for e in values.get("email", ()) if e.isascii())
         self.iban_heads = frozenset(v[:4] for v in values.get("iban", ()))
-        self.phones = DigitWindows(
-            (national_digits(v)[-PHONE_TAIL:] for v in values.get("phone", ())), PHONE_TAIL)
-        self.kvks = DigitWindows(values.get("kvk", ()), _KVK_LENGTH)
+        self.phones = DigitWindows(phone_tail(v) for v in values.get("phone", ()))
+        self.kvks = DigitWindows(values.get("kvk", ()))
         self.any_token_text = bool(values.get("mac"))
         self.colon_texts = any(":" in v for v in values.get("ip", ()))
+        # an IPv4 address can be written as IPv4-mapped IPv6 in hex ("::ffff:c0a8:10a")
+        self.ipv4_mapped = any(":" not in v for v in values.get("ip", ()))
         # exact tokens (opaque types, IPv4): a token is a substring of the text (in NFC)
         self.tokens = _automaton(unicodedata.normalize("NFC", v)
                                  for id_type, items in values.items()
@@ -240,7 +274,7 @@ class TextFilter:
                                  for v in items)
         # every phone tail and KvK number, for one C-level pass over a page's digits
         self.numbers = _automaton(
-            self.phones.full | self.phones.short | self.kvks.full | self.kvks.short)
+            self.phones.needles | self.kvks.needles)
         # every IBAN, for one pass over a page's letters and digits (separators dropped)
         self.iban_automaton = _automaton(values.get("iban", ()))
 
@@ -262,8 +296,11 @@ class TextFilter:
             return range(len(texts))
         if self.any_token_text:
             return range(len(texts))
+        # Numbers and IBANs are read from the text as written (find_phones and find_ibans
+        # do); only e-mail addresses and tokens are compared in NFC. NFC never composes
+        # across the NUL separator, so the texts keep their numbers.
+        written = page
         if not page.isascii():
-            # tokens are compared in NFC; NFC never composes across the NUL separator
             page = unicodedata.normalize("NFC", page)
             texts = page.split(_SEPARATOR)
         found: set[int] = set()
@@ -271,6 +308,9 @@ class TextFilter:
             found.update(self._email_positions(page, texts))
         if self.colon_texts:
             found.update(_positions(page, ":"))
+        if self.ipv4_mapped:
+            # "::ffff:c0a8:10a" is 192.168.1.10 written as IPv6
+            found.update(_positions(page.lower(), "ffff"))
         hits: set[int] = set()
         if found:
             starts = _starts(texts)
@@ -278,9 +318,9 @@ class TextFilter:
         if self.tokens is not None:
             hits.update(_automaton_suspects(self.tokens, page))
         if self.numbers is not None:
-            hits.update(_automaton_suspects(self.numbers, _digits_page(page)))
+            hits.update(_automaton_suspects(self.numbers, _digits_page(written)))
         if self.iban_automaton is not None:
-            hits.update(_automaton_suspects(self.iban_automaton, _compact_page(page)))
+            hits.update(_automaton_suspects(self.iban_automaton, _compact_page(written)))
         return sorted(hits)
 
 
@@ -300,6 +340,8 @@ class TextFilter:
     def token_candidate(self, text: str, digits: str) -> bool:
         """True when the text may hold an exact token of the ledger (see the docstring)."""
         if self.any_token_text or (self.colon_texts and ":" in text):
+            return True
+        if self.ipv4_mapped and "ffff" in text.lower():
             return True
         if self.kvks and self.kvks.hit(digits):
             return True
@@ -358,5 +400,5 @@ def _positions(text: str, needle: str) -> Iterable[int]:
         at = text.find(needle, at + 1)
 
 
-__all__ = ["PHONE_TAIL", "DigitWindows", "TextFilter", "ValueFilter", "digits_of", "key",
-           "national_digits"]
+__all__ = ["PHONE_TAIL", "REWRITING_REGIONS", "REWRITTEN_TAIL", "DigitWindows", "TextFilter",
+           "ValueFilter", "digits_of", "key", "national_digits", "phone_tail", "split_e164"]

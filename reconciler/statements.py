@@ -194,21 +194,23 @@ class Statements:
     def _semi(self, table: TableMap, row: str, group: str, sql: Sql) -> str | None:
         """:meth:`person` as ``key IN (SELECT ...)``; None where only ``EXISTS`` is exact."""
         if table is self.ctx.map.subject:
-            if not self._plain(table.name, table.key):
-                return None
             return self._in(row, table.key, [f"r.k{i}" for i in range(len(table.key))],
-                            f"{SUBJECT} r WHERE r.grp = {sql.bind(group)}")
+                            f"{SUBJECT} r WHERE r.grp = {sql.bind(group)}"
+                            ) if self._plain(table.name, table.key) else None
         if table.link is None:
             return None
         mine = tuple(c for c, _ in table.link.on)
         if table.link.reverse:
-            if not self._plain(table.name, mine):
-                return None
             return self._in(row, mine, [f"x.v{i}" for i in range(len(mine))],
                             f"{self.ctx.shared[table.name]} x WHERE x.grp = {sql.bind(group)} "
-                            "AND x.shared = 0")
-        # the link's own comparison is a plain "=" on every database
+                            "AND x.shared = 0") if self._plain(table.name, mine) else None
         parent = self.ctx.map.table(table.link.parent)
+        # Text keys keep EXISTS: SQLite compares with the collation of the LEFT operand, so
+        # "child.c IN (SELECT parent.p ...)" would use the child column's collation where
+        # "parent.p = child.c" (and SQLite's own foreign keys) use the parent's.
+        theirs = tuple(p for _, p in table.link.on)
+        if not (self._textless(table.name, mine) and self._textless(parent.name, theirs)):
+            return None
         alias = self.alias()
         return self._in(row, mine, [f"{alias}.{self.q(p)}" for _, p in table.link.on],
                         f"{self.q(parent.name)} {alias} WHERE "
@@ -216,9 +218,12 @@ class Statements:
 
     def _plain(self, table: str, columns: Sequence[str]) -> bool:
         """True when :meth:`key_eq` on these columns is a plain ``=`` (which ``IN`` is)."""
-        plain = self.dialect.exact_eq("a", "b") == "a = b"
+        return self.dialect.exact_eq("a", "b") == "a = b" or self._textless(table, columns)
+
+    def _textless(self, table: str, columns: Sequence[str]) -> bool:
+        """True when none of these columns holds text (collations play no part)."""
         info = self.ctx.schema.tables[table].columns
-        return plain or all(c in info and info[c].kind != "string" for c in columns)
+        return all(c in info and info[c].kind != "string" for c in columns)
 
     def _in(self, row: str, columns: Sequence[str], selected: Sequence[str], source: str) -> str:
         mine = [f"{row}.{self.q(c)}" for c in columns]
