@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -23,25 +23,33 @@ PAGE = 10_000  # rows fetched at a time
 _CURSORS = itertools.count()  # names of PostgreSQL server-side cursors
 
 
-def distinct_text_pages(conn: Connection, dialect: DefaultDialect, table: str,
-                        column: str) -> Iterator[list[str]]:
-    """Yield the distinct non-NULL values of ``table.column`` (both quoted) as text.
+def text_pages(conn: Connection, dialect: DefaultDialect, table: str, columns: Sequence[str],
+               keys: Sequence[str] = ()) -> Iterator[tuple[list[tuple[Any, ...]], list[list[str]]]]:
+    """Read ``columns`` of ``table`` (all quoted) in ONE pass, a page of rows at a time.
 
-    Each distinct exact spelling comes once (binary on MariaDB, whose collations fold case
-    and trailing spaces); values that are not text are given as ``str(value)``.
+    Yields ``(rows, texts)``: the raw rows (``keys`` first, then the columns) and, per
+    column, the values as exact text (binary on MariaDB, whose collations fold case and
+    trailing spaces), NULL as ``""``, anything else as ``str(value)``. Rows are not made
+    distinct: a sort of a million values costs more than reading the repeats, and the
+    pre-tests turn nearly all of them away in C.
     """
-    sql = f"SELECT {dialect.distinct_values(column)} FROM {table} WHERE {column} IS NOT NULL"
-    for rows in stream_rows(conn, sql):
-        values = [row[0] for row in rows]
-        if all(type(value) is str for value in values):  # the common case, without a call each
-            yield values
-            continue
-        page: list[str] = []
-        for raw in values:
-            value = dialect.decode_value(raw)
-            if value is not None:
-                page.append(value if isinstance(value, str) else str(value))
-        yield page
+    select = ", ".join([*keys, *(dialect.exact_text(c) for c in columns)])
+    where = " OR ".join(f"{c} IS NOT NULL" for c in columns)
+    width = len(keys)
+    for rows in stream_rows(conn, f"SELECT {select} FROM {table} WHERE {where}"):
+        texts: list[list[str]] = []
+        for values in list(zip(*rows, strict=True))[width:]:
+            if all(type(value) is str for value in values):  # the common case, in C
+                texts.append(list(values))
+            else:
+                texts.append([_text(dialect.decode_value(value)) for value in values])
+        yield rows, texts
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
 
 
 def stream_rows(conn: Connection, sql: str) -> Iterator[list[tuple[Any, ...]]]:
@@ -71,4 +79,4 @@ def stream_rows(conn: Connection, sql: str) -> Iterator[list[tuple[Any, ...]]]:
         cursor.close()
 
 
-__all__ = ["PAGE", "distinct_text_pages", "stream_rows"]
+__all__ = ["PAGE", "stream_rows", "text_pages"]

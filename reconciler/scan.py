@@ -26,7 +26,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from erasure_ledger import (
@@ -38,7 +37,7 @@ from erasure_ledger import (
     find_phones,
     normalize,
 )
-from reconciler.columns import distinct_text_pages, stream_rows
+from reconciler.columns import stream_rows, text_pages
 from reconciler.datamap import DataMap
 from reconciler.dialects import dialect_for
 from reconciler.heuristics import looks_personal
@@ -223,30 +222,25 @@ class _Scanner:
             snap = self.schema.tables.get(table.name)
             if snap is None:
                 continue
-            for id_type, column in table.match:
-                if column in snap.columns and id_type in self.index.by_type:
-                    self.scanned += 1
-                    self.mapped_column(table.name, id_type, column)
+            columns = [(id_type, column) for id_type, column in table.match
+                       if column in snap.columns and id_type in self.index.by_type]
+            if columns:
+                self.scanned += len(columns)
+                self.mapped_table(table.name, columns)
 
-    def mapped_column(self, table: str, id_type: str, column: str) -> None:
+    def mapped_table(self, table: str, columns: Sequence[tuple[str, str]]) -> None:
+        """One pass over ``table``'s identifier columns (with the row keys, so a finding
+        needs no second query)."""
         snap = self.schema.tables[table]
-        col = self.quote(column)
-        keys = ", ".join(self.quote(c) for c in snap.primary_key) or "1"
-        expr = col if snap.columns[column].kind == "string" else self.dialect.cast_text(col)
-        matched: list[tuple[str, Sequence[int]]] = []
-        for page in distinct_text_pages(self.conn, self.dialect, self.quote(table), col):
-            for at in self.index.values.candidates(id_type, page):
-                seqs = self.index.exact(id_type, page[at], self.region)
-                if seqs:
-                    matched.append((page[at], seqs))
-        # after the stream is exhausted: MariaDB cannot run a query while one is streaming
-        for value, seqs in matched:
-            rows = self.conn.execute(sa.text(
-                f"SELECT {keys} FROM {self.quote(table)} "
-                f"WHERE {self.dialect.exact_eq(expr, ':raw')}"), {"raw": value}).all()
-            for row in rows:
-                key = self.row_key(table, tuple(row)) if snap.primary_key else None
-                self.add(table, column, key, seqs, "mapped column")
+        keys = [self.quote(c) for c in snap.primary_key]
+        quoted = [self.quote(column) for _, column in columns]
+        for rows, texts in text_pages(self.conn, self.dialect, self.quote(table), quoted, keys):
+            for (id_type, column), page in zip(columns, texts, strict=True):
+                for at in self.index.values.candidates(id_type, page):
+                    seqs = self.index.exact(id_type, page[at], self.region) if page[at] else ()
+                    if seqs:
+                        key = self.row_key(table, tuple(rows[at][:len(keys)])) if keys else None
+                        self.add(table, column, key, seqs, "mapped column")
 
     def text_columns(self, progress: Progress) -> None:
         # rows of deleted tables go as a whole, so their columns need no mapping

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 import sqlalchemy as sa
 
 from erasure_ledger import InvalidIdentifierError, normalize
-from reconciler.columns import distinct_text_pages
+from reconciler.columns import text_pages
 from reconciler.datamap import TableMap
 from reconciler.ops import AnonymizeRows, Op
 from reconciler.planner import Plan, link_depth
@@ -150,30 +150,33 @@ class Staging:
         if again:
             self.ctx.conn.execute(sa.text(f"DELETE FROM {MATCH} WHERE tbl = :tbl"),
                                   {"tbl": table.name})
-        rows: list[dict[str, object]] = []
-        for id_type, column in table.match:
-            if column in self.ctx.usable[table.name].columns:
-                rows.extend(self.match_column(table.name, id_type, column))
+        rows = self.match_columns(table.name, [
+            (id_type, column) for id_type, column in table.match
+            if column in self.ctx.usable[table.name].columns and self.pretest.holds(id_type)])
         if rows:
             self.ctx.conn.execute(sa.text(f"INSERT INTO {MATCH} (grp, src, tbl, col, raw) "
                                           "VALUES (:grp, :src, :tbl, :col, :raw)"), rows)
 
-    def match_column(self, table: str, id_type: str, column: str) -> list[dict[str, object]]:
-        if not self.pretest.holds(id_type):
+    def match_columns(self, table: str, columns: Sequence[tuple[str, str]]
+                      ) -> list[dict[str, object]]:
+        """The staging rows for the ledger identifiers in these ``(type, column)`` pairs of
+        ``table``, read in one pass; each exact spelling once."""
+        if not columns:
             return []
-        out: list[dict[str, object]] = []
-        for page in distinct_text_pages(self.ctx.conn, self.ctx.dialect, self.q(table),
-                                        self.q(column)):
-            for at in self.pretest.candidates(id_type, page):
-                text = page[at]
-                try:
-                    normal = normalize(id_type, text, default_region=self.region)
-                except InvalidIdentifierError:
-                    continue  # not a valid identifier of this type, so no ledger identifier
-                for group, seq in self.wanted.get((id_type, normal), ()):
-                    out.append({"grp": group, "src": str(seq), "tbl": table, "col": column,
-                                "raw": text})
-        return out
+        found: dict[tuple[str, str, str, str], None] = {}
+        quoted = [self.q(column) for _, column in columns]
+        for _, texts in text_pages(self.ctx.conn, self.ctx.dialect, self.q(table), quoted):
+            for (id_type, column), page in zip(columns, texts, strict=True):
+                for at in self.pretest.candidates(id_type, page):
+                    text = page[at]
+                    try:
+                        normal = normalize(id_type, text, default_region=self.region)
+                    except InvalidIdentifierError:
+                        continue  # not a valid identifier of this type: no ledger identifier
+                    for group, seq in self.wanted.get((id_type, normal), ()):
+                        found[(group, str(seq), column, text)] = None
+        return [{"grp": group, "src": src, "tbl": table, "col": column, "raw": raw}
+                for group, src, column, raw in found]
 
     # -- shared rows (referenced_by links) -------------------------------------------------------
 

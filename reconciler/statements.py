@@ -198,7 +198,7 @@ class Statements:
                             f"{SUBJECT} r WHERE r.grp = {sql.bind(group)}"
                             ) if self._plain(table.name, table.key) else None
         if table.link is None:
-            return None
+            return self._semi_match(table, row, group, sql)
         mine = tuple(c for c, _ in table.link.on)
         if table.link.reverse:
             return self._in(row, mine, [f"x.v{i}" for i in range(len(mine))],
@@ -215,6 +215,17 @@ class Statements:
         return self._in(row, mine, [f"{alias}.{self.q(p)}" for _, p in table.link.on],
                         f"{self.q(parent.name)} {alias} WHERE "
                         f"{self.person(parent, alias, group, sql, semi=True)}")
+
+    def _semi_match(self, table: TableMap, row: str, group: str, sql: Sql) -> str | None:
+        """A table matched on identifier columns: ``col IN (staged spellings)`` per column,
+        where the database compares text with a plain ``=`` (not MariaDB)."""
+        if self.dialect.exact_eq("a", "b") != "a = b":
+            return None
+        grp, tbl = sql.bind(group), sql.bind(table.name)
+        parts = [f"{self.col(row, table.name, column)} IN (SELECT m.raw FROM {MATCH} m WHERE "
+                 f"m.grp = {grp} AND m.tbl = {tbl} AND m.col = {sql.bind(column)})"
+                 for _, column in table.match if column in self.ctx.usable[table.name].columns]
+        return f"({' OR '.join(parts)})" if parts else None
 
     def _plain(self, table: str, columns: Sequence[str]) -> bool:
         """True when :meth:`key_eq` on these columns is a plain ``=`` (which ``IN`` is)."""

@@ -583,8 +583,9 @@ def child_main(argv: list[str]) -> None:
             return f"execute/{prefix} {op.action} {op.table}{group}"
         return label
 
-    def column_label(_self: Any, table: str, _type: str, column: str, *_: Any) -> str:
-        return f"execute/staging/read+normalise {table}.{column}"
+    def column_label(_self: Any, table: str, *rest: Any) -> str:
+        columns = rest[0] if rest and isinstance(rest[0], list) else [(None, rest[1])]
+        return f"execute/staging/read+normalise {table}.{'+'.join(c for _, c in columns)}"
 
     hook("erasure_ledger.ledger", "Ledger.open_all", "ledger open_all (verify + decrypt)")
     for name, label in (("make_plan", "plan"), ("replay", "replay"), ("execute", "execute"),
@@ -607,6 +608,7 @@ def child_main(argv: list[str]) -> None:
     hook("reconciler.checks", "Checks.referenced_columns", "execute/orphan check")
     hook("reconciler.staging", "Staging.stage", "execute/staging")
     hook("reconciler.staging", "Staging.match_column", column_label)
+    hook("reconciler.staging", "Staging.match_columns", column_label)
     hook("reconciler.staging", "Staging.stage_hashes", "execute/hash staging")
     hook("reconciler.executor", "_run", op_label("count+run"))
     hook("reconciler.scan", "_Scanner.mapped_columns", "residual scan/mapped identifier columns")

@@ -99,7 +99,16 @@ class DefaultDialect:
         Returns:
             SQL text.
         """
-        return f"DISTINCT {column}"
+        return f"DISTINCT {self.exact_text(column)}"
+
+    def exact_text(self, column: str) -> str:
+        """Select expression giving ``column``'s value as exactly stored (read back with
+        :meth:`decode_value`).
+
+        Returns:
+            SQL text.
+        """
+        return column
 
     def decode_value(self, value: object) -> object:
         """Returns: a value read by :meth:`distinct_values` as Python data."""

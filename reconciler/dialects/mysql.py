@@ -65,10 +65,10 @@ class MySQLDialect(DefaultDialect):
         day = f"MAKEDATE(YEAR({expr}), 1)"
         return f"CAST({day} AS DATETIME)" if datetime else day
 
-    def distinct_values(self, column: str) -> str:
+    def exact_text(self, column: str) -> str:
         """Returns: SQL text; binary so 'Jan' and 'jan' stay two values, UTF-8 whatever the
         column's character set."""
-        return f"DISTINCT BINARY CONVERT({column} USING utf8mb4)"
+        return f"BINARY CONVERT({column} USING utf8mb4)"
 
     def triggers_sql(self) -> str:
         """Returns: SQL text."""
