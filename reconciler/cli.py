@@ -328,7 +328,8 @@ def verify_command(db: str, map_path: str, ledger_location: str, keyring_path: s
 
 @main.command(name="drill")
 @click.option("--snapshot", required=True, metavar="FILE|s3://BUCKET/KEY",
-              help="The backup: a SQLite snapshot file or an object in S3. Only read.")
+              help="The backup, a file or an object in S3: a SQLite snapshot, a pg_dump "
+                   "(-Fc or plain SQL) or a mariadb-dump. Only read.")
 @click.option("--map", "map_path", required=True, type=click.Path(dir_okay=False),
               help="The data map (YAML).")
 @click.option("--ledger", "ledger_location", required=True, envvar="ERASURE_LEDGER",
@@ -336,8 +337,11 @@ def verify_command(db: str, map_path: str, ledger_location: str, keyring_path: s
 @click.option("--keyring", "keyring_path", required=True, envvar="ERASURE_KEYRING",
               type=click.Path(dir_okay=False), help="Keyring file. [env: ERASURE_KEYRING]")
 @click.option("--scratch-db", metavar="URL",
-              help="An EMPTY database to copy the snapshot into. [default: a temporary "
-                   "SQLite copy]")
+              help="An EMPTY database to copy or restore the snapshot into; a dump needs "
+                   "one of its kind (PostgreSQL or MariaDB). [default for SQLite: a "
+                   "temporary copy]")
+@click.option("--restore-timeout", type=click.IntRange(min=1), default=3600, show_default=True,
+              metavar="SECONDS", help="Stop a dump's restore tool after this long.")
 @click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL",
               help="S3/KMS-compatible endpoint. [env: AWS_ENDPOINT_URL]")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
@@ -346,8 +350,8 @@ def verify_command(db: str, map_path: str, ledger_location: str, keyring_path: s
 @replay_options
 @handle_errors
 def drill_command(snapshot: str, map_path: str, ledger_location: str, keyring_path: str,
-                  scratch_db: str | None, endpoint_url: str | None, report_path: str | None,
-                  as_json: bool, as_of: dt.datetime | None,
+                  scratch_db: str | None, restore_timeout: int, endpoint_url: str | None,
+                  report_path: str | None, as_json: bool, as_of: dt.datetime | None,
                   snapshot_time: dt.datetime | None) -> None:
     """Copy a backup to a scratch database, apply and verify there, report, clean up."""
     started = time.monotonic()
@@ -357,7 +361,8 @@ def drill_command(snapshot: str, map_path: str, ledger_location: str, keyring_pa
     with _progress(not as_json) as progress:
         result = drill(snapshot, data_map, ledger, as_of=day, hash_key=_hash_key(ledger),
                        scratch_db=scratch_db, objects=ObjectStore(endpoint_url=endpoint_url),
-                       snapshot_time=_utc(snapshot_time), progress=progress)
+                       snapshot_time=_utc(snapshot_time), progress=progress,
+                       restore_timeout=restore_timeout)
     replayed = result.replay
     report = build_report(
         command="drill", tool_version=__version__, now=dt.datetime.now(dt.UTC),

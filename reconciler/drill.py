@@ -1,18 +1,19 @@
 """Disaster-recovery drill: scratch copy -> apply -> verify -> report -> clean up.
 
-:func:`drill` copies a SQLite snapshot file (or downloads ``s3://bucket/key`` first) into a
-temporary directory, optionally copies it table by table into an EMPTY scratch database
-server (``scratch_db``), replays the ledger there (``apply``, which ends with the residual
-scan) and returns the result. The scratch (the temporary directory, and the tables created
-in ``scratch_db``) is removed afterwards, also when anything fails.
+:func:`drill` copies the snapshot file (or downloads ``s3://bucket/key`` first) into a
+temporary directory and looks at its first bytes. A SQLite file is drilled on that copy, or
+copied table by table into an EMPTY scratch database server (``scratch_db``); a server dump
+(``pg_dump -Fc`` or plain SQL, ``mariadb-dump``) is restored into ``scratch_db`` by
+:mod:`reconciler.restore`. The ledger is then replayed there (``apply``, which ends with the
+residual scan) and the result returned. The scratch (the temporary directory, and what the
+drill created in ``scratch_db``) is removed afterwards, also when anything fails.
 
 The source is never written: a local file is only opened for reading, once, and hashed while
-it is copied (the SHA-256 goes into the report); SQLite only ever opens the copy. An s3://
-source is only read (GET).
+it is copied (the SHA-256 goes into the report); SQLite and the dump tools only ever open the
+copy. An s3:// source is only read (GET).
 
-Left out on purpose: no printing, no environment, no clock (``as_of`` is a parameter). Server
-dumps (``pg_dump``, ``mariadb-dump``) are not restored here: restore them into a scratch
-server and run ``apply`` against it.
+Left out on purpose: no printing, no environment, no clock (``as_of`` is a parameter), no
+subprocesses (the dump tools run in :mod:`reconciler.restore`).
 """
 
 from __future__ import annotations
@@ -38,12 +39,14 @@ from reconciler.errors import SnapshotError, cannot_connect, redact_url
 from reconciler.objects import ObjectStore
 from reconciler.progress import NullProgress, Progress
 from reconciler.replay import ReplayResult, replay
+from reconciler.restore import DumpKind, restored, sniff
 
 logger = logging.getLogger(__name__)
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _CHUNK = 1 << 20
 _ROWS = 1000  # rows per INSERT batch when copying into a server
+RESTORE_TIMEOUT = 3600.0  # seconds a dump's client tool may run
 
 
 @dataclass(frozen=True)
@@ -55,39 +58,48 @@ class DrillResult:
     source_bytes: int
     scratch: str  # "temporary SQLite copy" or the scratch database's redacted URL
     replay: ReplayResult
+    source_format: str = "SQLite database file"  # or the dump's kind, e.g. "pg_dump ..."
 
     def to_dict(self) -> dict[str, Any]:
         """Returns: the JSON-ready form (the report's ``drill``)."""
         return {"source": self.source, "source_sha256": self.source_sha256,
-                "source_bytes": self.source_bytes, "scratch": self.scratch,
-                "scratch_removed": True, "source_written": False}
+                "source_bytes": self.source_bytes, "source_format": self.source_format,
+                "scratch": self.scratch, "scratch_removed": True, "source_written": False}
 
 
 def drill(snapshot: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, hash_key: bytes,
           scratch_db: str | None = None, objects: ObjectStore | None = None,
           snapshot_time: dt.datetime | None = None,
           progress: Progress | None = None,
-          workdir: Path | None = None) -> DrillResult:
+          workdir: Path | None = None,
+          restore_timeout: float = RESTORE_TIMEOUT) -> DrillResult:
     """Apply and verify the ledger on a scratch copy of ``snapshot``; never touch the source.
 
     Args:
-        snapshot: a SQLite snapshot file (path or ``sqlite:///`` URL) or ``s3://bucket/key``.
+        snapshot: a SQLite snapshot file (path or ``sqlite:///`` URL), a ``pg_dump``
+            (custom format or plain SQL) or ``mariadb-dump`` file, or ``s3://bucket/key``
+            holding one of them.
         data_map: the validated data map.
         ledger: the opened ledger with its keyring.
         as_of: retention is measured to this day.
         hash_key: key of the ``hash`` strategy.
         scratch_db: an EMPTY database (SQLAlchemy URL) to copy the snapshot into; by default
-            the drill runs on a temporary SQLite copy.
+            a SQLite snapshot is drilled on a temporary copy. A dump needs one: PostgreSQL
+            for a ``pg_dump``, MariaDB/MySQL for a ``mariadb-dump``.
         objects: the object store an s3:// snapshot is downloaded from, and the map's
             ``objects:`` are reconciled in (default: AWS S3).
         snapshot_time: dates the snapshot when it has no watermark.
-        progress: told about each copied table (phase ``copy``), each operation and each
-            table of the residual scan.
+        progress: told about each copied table (phase ``copy``) or the restore (phase
+            ``restore``), each operation and each table of the residual scan.
         workdir: where the temporary directory goes (default: the system's).
+        restore_timeout: seconds a dump's client tool (``pg_restore``, ``psql``,
+            ``mariadb``) may run before it is stopped.
 
     Raises:
-        SnapshotError: the snapshot cannot be read or copied, is not SQLite, or the scratch
-            database is not empty; and everything :func:`reconciler.replay.replay` raises.
+        SnapshotError: the snapshot cannot be read or copied, is neither SQLite nor a dump
+            this drill restores, the scratch database is missing, of the wrong kind or not
+            empty, or the dump's client tool is missing or fails; and everything
+            :func:`reconciler.replay.replay` raises.
 
     Returns:
         The drill's result; the scratch is gone when this returns or raises.
@@ -101,10 +113,15 @@ def drill(snapshot: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, h
             digest, size = _hash_file(local)
         else:
             digest, size = _copy_file(_source_path(snapshot), local)
-        _check_sqlite(local, shown)
+        kind = None if _is_sqlite(local) else _dump_kind(local, shown)
         scratch = "temporary SQLite copy"
         target = f"sqlite:///{local}"
-        with _scratch_tables(local, scratch_db, progress) as server:
+        if kind is None:
+            loaded = _scratch_tables(local, scratch_db, progress)
+        else:
+            loaded = _restored_dump(local, kind, scratch_db, shown=shown,
+                                    timeout=restore_timeout, progress=progress)
+        with loaded as server:
             if server is not None:
                 scratch, target = redact_url(server), server
             result = replay(target, data_map, ledger, as_of=as_of, dry_run=False,
@@ -112,7 +129,8 @@ def drill(snapshot: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, h
                             objects=store)
     logger.debug("drill of %s finished; scratch removed", shown)
     return DrillResult(source=shown, source_sha256=digest, source_bytes=size, scratch=scratch,
-                       replay=result)
+                       replay=result,
+                       source_format=kind.label if kind else "SQLite database file")
 
 
 def _source_path(snapshot: str) -> Path:
@@ -157,12 +175,32 @@ def _hash_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _check_sqlite(path: Path, shown: str) -> None:
+def _is_sqlite(path: Path) -> bool:
     with path.open("rb") as src:
-        if src.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
-            raise SnapshotError(f"{shown}: not a SQLite database file (drill copies SQLite "
-                                "snapshots; restore a server dump into a scratch server and run "
-                                "apply there)")
+        return src.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+
+
+def _dump_kind(path: Path, shown: str) -> DumpKind:
+    kind = sniff(path, shown)
+    if kind is None:
+        raise SnapshotError(f"{shown}: neither a SQLite database file nor a pg_dump (custom "
+                            "format or plain SQL) or mariadb-dump file")
+    return kind
+
+
+@contextmanager
+def _restored_dump(local: Path, kind: DumpKind, scratch_db: str | None, *, shown: str,
+                   timeout: float, progress: Progress | None) -> Iterator[str]:
+    """Restore the dump into ``scratch_db`` with its own client tool; empty it afterwards."""
+    if scratch_db is None:
+        raise SnapshotError(f"{shown} is a {kind.label}: give --scratch-db, the URL of an "
+                            f"empty {kind.database} database to restore it into")
+    report = progress or NullProgress()
+    report.phase("restore", 1)
+    report.step(f"restore with {kind.tools[0]}")
+    with restored(local, kind, scratch_db, shown=shown, timeout=timeout) as server:
+        report.done()
+        yield server
 
 
 @contextmanager

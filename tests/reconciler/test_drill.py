@@ -180,6 +180,7 @@ def test_drill_cli_writes_the_report_and_exits_0(
     assert data["snapshot"]["location"] == str(backup)
     assert data["drill"] == {"source": str(backup), "source_sha256": before[0],
                              "source_bytes": backup.stat().st_size,
+                             "source_format": "SQLite database file",
                              "scratch": "temporary SQLite copy", "scratch_removed": True,
                              "source_written": False}
     assert data["totals"]["rows_changed"] == 12
@@ -190,9 +191,8 @@ def test_drill_cli_writes_the_report_and_exits_0(
 
 @pytest.mark.parametrize(("snapshot", "code", "stderr"), [
     pytest.param("{tmp}/none.db", 2, "snapshot {tmp}/none.db: no such file", id="no-file"),
-    pytest.param("{tmp}/shop.yaml", 2, "{tmp}/shop.yaml: not a SQLite database file (drill "
-                 "copies SQLite snapshots; restore a server dump into a scratch server and run "
-                 "apply there)", id="not-sqlite"),
+    pytest.param("{tmp}/shop.yaml", 2, "{tmp}/shop.yaml: neither a SQLite database file nor "
+                 "a pg_dump (custom format or plain SQL) or mariadb-dump file", id="not-sqlite"),
     pytest.param("postgresql://u:pw@h/db", 2, "--snapshot postgresql://u:***@h/db: expected a "
                  "SQLite snapshot file or s3://bucket/key", id="server-url"),
 ])
