@@ -224,14 +224,22 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def _emit(report: Report, report_path: str | None, as_json: bool) -> None:
+    # each rendering once: a report of 100,000 entries takes a second or two to render
+    rendered: dict[str, str] = {}
+
+    def render(kind: str) -> str:
+        if kind not in rendered:
+            rendered[kind] = report.to_json() if kind == "json" else report.to_markdown()
+        return rendered[kind]
+
     if report_path:
         path = Path(report_path)
         try:
-            path.write_text(report.to_json(), encoding="utf-8")
-            path.with_suffix(".md").write_text(report.to_markdown(), encoding="utf-8")
+            path.write_text(render("json"), encoding="utf-8")
+            path.with_suffix(".md").write_text(render("md"), encoding="utf-8")
         except OSError as exc:
             raise SnapshotError(f"{path}: cannot write the report ({exc.strerror})") from None
-    click.echo(report.to_json() if as_json else report.to_markdown(), nl=False)
+    click.echo(render("json" if as_json else "md"), nl=False)
 
 
 def _residuals(report: Report) -> None:
