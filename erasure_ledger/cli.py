@@ -40,7 +40,6 @@ from erasure_ledger import (
     verify_since,
 )
 from erasure_ledger.export import export_public_log
-from erasure_ledger.imports import read_jsonl
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("erasure_ledger.cli")
@@ -352,8 +351,7 @@ def append(
         if request_id or kind or pairs or received or verified or effective or purpose or note:
             raise UsageError("--from cannot be combined with entry flags")
         with bulk_allocation():
-            entries = read_jsonl(from_file, default_region=ledger.default_region)
-            result = ledger.append(entries, now=now_utc())
+            result = ledger.append_jsonl(from_file, now=now_utc())
     else:
         if not request_id or not kind:
             raise UsageError("--request-id and --kind are required (or use --from FILE.jsonl)")

@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
-import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from erasure_ledger import merkle
+from erasure_ledger import imports, merkle
 from erasure_ledger.canonical import (
     Leaf,
     entry_from_payload,
-    leaf_bytes,
-    leaf_header_bytes,
     parse_leaf,
     payload_bytes,
 )
@@ -34,6 +31,7 @@ from erasure_ledger.errors import (
     UsageError,
 )
 from erasure_ledger.identifiers import Identifier
+from erasure_ledger.imports import ParallelImport, SealingJob, parse_lines, read_lines
 from erasure_ledger.keyring import Keyring
 from erasure_ledger.model import (
     COMPLETED_SUFFIX,
@@ -47,11 +45,11 @@ from erasure_ledger.model import (
 from erasure_ledger.notes import Checkpoint, NoteVerifier, sign_checkpoint
 from erasure_ledger.sealing import (
     BlindIndex,
+    EntrySealer,
     KeyRowAuthenticator,
     KeyWrapper,
     meta_mac,
     open_sealed,
-    seal,
     split_tokens,
 )
 from erasure_ledger.stores.base import AppendBatch, Head, KeyRow, LedgerStore, StoredLeaf
@@ -62,6 +60,8 @@ log = logging.getLogger(__name__)
 LEDGER_FORMAT = "erasure-ledger/1"
 #: ledgers at least this large are hashed on every core when the store can (SQL stores)
 PARALLEL_VERIFY_THRESHOLD = 200_000
+#: leaves per subtree hashed by one worker at a time (a power of two; about 4 MB of leaves)
+PARALLEL_VERIFY_SUBTREE = 8192
 
 
 @dataclass(frozen=True)
@@ -193,20 +193,10 @@ class Ledger:
             if e.request_id in seen:
                 raise DuplicateRequestError(f"request {e.request_id} appears twice in the input")
             seen.add(e.request_id)
-        if len(seen) <= 1000:  # fail fast before sealing; the store re-checks atomically
-            present = self.store.request_ids_present(list(seen))
-            if present:
-                first = sorted(present)[0]
-                if first.endswith(COMPLETED_SUFFIX):
-                    raise DuplicateRequestError(
-                        f"request {first.removesuffix(COMPLETED_SUFFIX)} is already marked carried out"
-                    )
-                raise DuplicateRequestError(f"request {first} is already in the ledger")
+        self._refuse_stored(seen)
         self._check_completions([e for e in entries if e.kind == COMPLETION], seen)
-        keyring = self.keyring
-        index, auth = self._index(), self._auth()
-        wrapper = self._wrapper(keyring.active_kek_id)
-        appended_at = format_timestamp(now)
+        sealer = self._sealer(now)
+        index = sealer.index
         # Work that does not depend on the sequence number is done once, outside the lock.
         # One urandom call for every data key of the batch instead of one per entry.
         keys = os.urandom(32 * len(entries))
@@ -214,37 +204,95 @@ class Ledger:
             (e, payload_bytes(e), index.tokens(e.identifiers), keys[32 * i : 32 * i + 32])
             for i, e in enumerate(entries)
         ]
-
-        origin_json = json.dumps(self.origin, ensure_ascii=False)
+        kek_id = sealer.kek_id
 
         def prepare(head: Head) -> AppendBatch:
             tree = self._tree_for(head)
-            leaves, rows = [], []
+            leaves, rows, hashes = [], [], []
+            seq = head.size
             for entry, payload, tokens, data_key in prepared:
-                seq = tree.size
-                header = leaf_header_bytes(entry, origin_json=origin_json, seq=seq, appended_at=appended_at)
-                data = leaf_bytes(header, seal(data_key, payload, header))
-                leaf_hash = merkle.leaf_hash(data)
-                tree.append_leaf_hash(leaf_hash)
-                wrapped = wrapper.wrap(data_key, seq=seq)
-                mac = auth.mac(
-                    seq=seq, leaf_hash=leaf_hash, kek_id=wrapper.kek_id, wrapped=wrapped, tokens=tokens
-                )
-                leaves.append(StoredLeaf(seq=seq, request_id=entry.request_id, data=data))
-                rows.append(
-                    KeyRow(seq=seq, kek_id=wrapper.kek_id, wrapped_key=wrapped, tokens=tokens, mac=mac)
-                )
-            note = self._sign(tree.size, tree.root())
-            return AppendBatch(
-                leaves=leaves,
-                key_rows=rows,
-                head=Head(size=tree.size, nodes=tuple(tree.nodes()), checkpoint=note),
-            )
+                sealed = sealer.seal(entry, seq=seq, data_key=data_key, payload=payload, tokens=tokens)
+                hashes.append(sealed.leaf_hash)
+                leaves.append(StoredLeaf(seq, entry.request_id, sealed.data))
+                rows.append(KeyRow(seq, kek_id, sealed.wrapped, tokens, sealed.mac))
+                seq += 1
+            tree.extend_hashes(hashes)
+            return AppendBatch(leaves=leaves, key_rows=rows, head=self._signed_head(tree))
 
         batch = self.store.append(prepare)
         seqs = tuple(leaf.seq for leaf in batch.leaves)
         log.debug("appended %d entries at seq %d..%d", len(seqs), seqs[0], seqs[-1])
         return AppendResult(seqs=seqs, tree_size=batch.head.size, checkpoint=batch.head.checkpoint or "")
+
+    def append_jsonl(
+        self, path: str | os.PathLike[str], *, now: datetime, workers: int | None = None
+    ) -> AppendResult:
+        """Append every entry of a JSONL import file (one request per line), all or nothing.
+
+        Files of ``imports.PARALLEL_THRESHOLD`` lines or more are parsed and sealed by
+        ``workers`` processes (default: one per CPU) for the positions after the head read
+        beforehand; if another appender moved the head meanwhile, they seal again under the
+        store's lock. The entries and the bytes written are those of :meth:`append`.
+
+        Raises:
+            UsageError: the file cannot be read or is empty, a line is bad (the first in file
+                order is named by number), or a request id appears twice in the file.
+            DuplicateRequestError, IntegrityError, StorageError: as :meth:`append`.
+        """
+        lines = read_lines(path)
+        workers = workers if workers is not None else (os.cpu_count() or 1)
+        if len(lines) < imports.PARALLEL_THRESHOLD or workers < 2:
+            return self.append(parse_lines(lines, str(path), default_region=self.default_region), now=now)
+        keyring = self.keyring
+        job = SealingJob(
+            lines=lines,
+            shown=str(path),
+            default_region=self.default_region,
+            origin=self.origin,
+            appended_at=format_timestamp(now),
+            kek_id=keyring.active_kek_id,
+            kek=keyring.kek(keyring.active_kek_id),
+            index_key=keyring.index_key,
+            mac_key=keyring.mac_key,
+        )
+        with ParallelImport(job, workers=workers) as importer:
+            sealed = importer.seal(self.store.read_head().size)
+            ids = {leaf.request_id for leaf in sealed.leaves}
+            self._refuse_stored(ids)
+            self._check_completions(sealed.completions, ids)
+
+            def prepare(head: Head) -> AppendBatch:
+                nonlocal sealed
+                if head.size != sealed.start:
+                    # Another appender moved the head since it was read: seal again for the
+                    # new positions (SQL stores call this under their write lock, so once
+                    # is enough; optimistic stores may call it again and it seals again).
+                    log.debug("head moved from %d to %d; sealing again", sealed.start, head.size)
+                    sealed = importer.seal(head.size)
+                tree = self._tree_for(head)
+                tree.extend_hashes(sealed.leaf_hashes)
+                return AppendBatch(
+                    leaves=sealed.leaves, key_rows=sealed.key_rows, head=self._signed_head(tree)
+                )
+
+            batch = self.store.append(prepare)
+        seqs = tuple(range(batch.leaves[0].seq, batch.leaves[-1].seq + 1))
+        log.debug("appended %d entries at seq %d..%d", len(seqs), seqs[0], seqs[-1])
+        return AppendResult(seqs=seqs, tree_size=batch.head.size, checkpoint=batch.head.checkpoint or "")
+
+    def _refuse_stored(self, request_ids: set[str]) -> None:
+        """Fail fast, before sealing, on a request id already stored (up to 1,000 ids; the
+        store re-checks atomically either way)."""
+        if len(request_ids) > 1000:
+            return
+        present = self.store.request_ids_present(list(request_ids))
+        if present:
+            first = sorted(present)[0]
+            if first.endswith(COMPLETED_SUFFIX):
+                raise DuplicateRequestError(
+                    f"request {first.removesuffix(COMPLETED_SUFFIX)} is already marked carried out"
+                )
+            raise DuplicateRequestError(f"request {first} is already in the ledger")
 
     def _tree_for(self, head: Head) -> merkle.CompactRange:
         """The compact range to extend, checked against the head's signed checkpoint so that a
@@ -265,6 +313,20 @@ class Ledger:
 
     def _sign(self, size: int, root: bytes) -> str:
         return sign_checkpoint(Checkpoint(origin=self.origin, size=size, root_hash=root), self.keyring.signer)
+
+    def _signed_head(self, tree: merkle.CompactRange) -> Head:
+        return Head(size=tree.size, nodes=tuple(tree.nodes()), checkpoint=self._sign(tree.size, tree.root()))
+
+    def _sealer(self, now: datetime) -> EntrySealer:
+        """Seals new entries under the active KEK, stamped ``now``."""
+        keyring = self.keyring
+        return EntrySealer(
+            self._wrapper(keyring.active_kek_id),
+            self._index(),
+            self._auth(),
+            origin=self.origin,
+            appended_at=format_timestamp(now),
+        )
 
     # -- checkpoints and verification ----------------------------------------------------------
 
@@ -316,16 +378,28 @@ class Ledger:
         if head_size is not None and all(size != head_size for size, _ in checkpoints):
             checkpoints.append((head_size, head.checkpoint or ""))
         verifier = LedgerVerifier(public_key or self.verifier, origin=self.origin)
-        parallel = getattr(self.store, "iter_leaf_hashes", None)
+        map_ranges = getattr(self.store, "map_leaf_ranges", None)
         workers = os.cpu_count() or 1
-        if parallel is not None and workers > 1 and head.size >= PARALLEL_VERIFY_THRESHOLD:
-            return verifier.verify(
-                parallel(0, head.size, workers=workers),
-                checkpoints,
-                tree_size=head.size,
-                trusted_checkpoint=trusted_checkpoint,
-                leaves_are_hashes=True,
-            )
+        if map_ranges is not None and workers > 1 and head.size >= PARALLEL_VERIFY_THRESHOLD:
+            # Worker processes read and hash whole aligned subtrees; only their roots come
+            # back, so this process does O(n / PARALLEL_VERIFY_SUBTREE) work.
+            running: list[Generator[bytes, None, None]] = []
+
+            def hash_subtrees(ranges: Iterable[tuple[int, int]]) -> Iterator[bytes]:
+                running.append(map_ranges(merkle.subtree_root, ranges, workers=workers))
+                return running[-1]
+
+            try:
+                return verifier.verify_subtrees(
+                    hash_subtrees,
+                    checkpoints,
+                    tree_size=head.size,
+                    trusted_checkpoint=trusted_checkpoint,
+                    max_subtree=PARALLEL_VERIFY_SUBTREE,
+                )
+            finally:
+                for generator in running:  # stop the workers when verification fails early
+                    generator.close()
         return verifier.verify(
             self.store.iter_leaf_data(0, head.size),
             checkpoints,

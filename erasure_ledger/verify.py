@@ -9,13 +9,16 @@ stays O(log n) in the number of leaves (a compact range) plus one root per check
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
 from erasure_ledger.errors import BadSignatureError, RollbackError, TamperedEntryError
-from erasure_ledger.merkle import CompactRange
+from erasure_ledger.merkle import CompactRange, aligned_subtrees
 from erasure_ledger.notes import Checkpoint, NoteVerifier, open_checkpoint
+
+#: ``(lo, hi)`` leaf ranges in, their subtree roots out, in order (see ``verify_subtrees``)
+HashSubtrees = Callable[[Iterable[tuple[int, int]]], Iterable[bytes]]
 
 
 @dataclass(frozen=True)
@@ -74,37 +77,79 @@ class LedgerVerifier:
         return roots
 
     @staticmethod
+    def _check_mark(
+        tree: CompactRange, mark: int, previous: int, roots: dict[int, bytes], trusted: Checkpoint | None
+    ) -> None:
+        """ledger-format §8.3: at a checkpoint size, the recomputed root must be the signed one."""
+        if tree.size != mark:
+            raise TamperedEntryError(f"entry {tree.size}: missing from the store")
+        root = tree.root()
+        if mark in roots and roots[mark] != root:
+            where = f"entry {previous}" if mark - previous == 1 else f"entries {previous}..{mark - 1}"
+            raise TamperedEntryError(
+                f"checkpoint at size {mark} does not match the stored entries: "
+                f"{where} altered, swapped or removed"
+            )
+        # The stored checkpoint names the altered entries, so it is checked first.
+        if trusted is not None and mark == trusted.size and root != trusted.root_hash:
+            raise RollbackError(
+                f"ledger does not extend the trusted checkpoint (size {trusted.size}): history was rewritten"
+            )
+
+    @classmethod
     def _stream(
-        leaves: Iterator[bytes], roots: dict[int, bytes], trusted: Checkpoint | None, *, hashed: bool = False
+        cls,
+        leaves: Iterator[bytes],
+        roots: dict[int, bytes],
+        trusted: Checkpoint | None,
+        *,
+        hashed: bool = False,
     ) -> CompactRange:
         """ledger-format §8.3: stream the leaves, comparing the root at every checkpoint size."""
-        marks = sorted(set(roots) | ({trusted.size} if trusted else set()))
         tree = CompactRange()
         previous = 0
-        for mark in marks:
+        for mark in _marks(roots, trusted):
             if hashed:
                 tree.extend_hashes(islice(leaves, mark - tree.size))
             else:
                 tree.extend(islice(leaves, mark - tree.size))
-            if tree.size != mark:
-                raise TamperedEntryError(f"entry {tree.size}: missing from the store")
-            root = tree.root()
-            if mark in roots and roots[mark] != root:
-                where = f"entry {previous}" if mark - previous == 1 else f"entries {previous}..{mark - 1}"
-                raise TamperedEntryError(
-                    f"checkpoint at size {mark} does not match the stored entries: "
-                    f"{where} altered, swapped or removed"
-                )
-            # The stored checkpoint names the altered entries, so it is checked first.
-            if trusted is not None and mark == trusted.size and root != trusted.root_hash:
-                raise RollbackError(
-                    f"ledger does not extend the trusted checkpoint (size {trusted.size}): "
-                    "history was rewritten"
-                )
+            cls._check_mark(tree, mark, previous, roots, trusted)
             if mark in roots:
                 previous = mark
         if next(leaves, None) is not None:
             raise TamperedEntryError(f"entry {tree.size}: not covered by any signed checkpoint")
+        return tree
+
+    @classmethod
+    def _stream_subtrees(
+        cls,
+        hash_subtrees: HashSubtrees,
+        roots: dict[int, bytes],
+        trusted: Checkpoint | None,
+        max_subtree: int,
+    ) -> CompactRange:
+        """ledger-format §8.3 over subtree roots: the leaves between two checkpoint sizes are
+        split into aligned perfect subtrees (RFC 6962 roots are exact over them), hashed by
+        ``hash_subtrees`` (in other processes, say) and appended root by root."""
+        marks = _marks(roots, trusted)
+
+        def subtrees() -> Iterator[tuple[int, int]]:
+            # lazily: memory stays flat however many leaves there are
+            for start, stop in zip([0, *marks], marks, strict=False):
+                yield from aligned_subtrees(start, stop, max_size=max_subtree)
+
+        results = iter(hash_subtrees(subtrees()))
+        tree = CompactRange()
+        previous = 0
+        for mark in marks:
+            for lo, hi in aligned_subtrees(tree.size, mark, max_size=max_subtree):
+                root = next(results, None)
+                if root is None:
+                    raise TamperedEntryError(f"entry {lo}: missing from the store")
+                tree.append_subtree(root, hi - lo)
+            cls._check_mark(tree, mark, previous, roots, trusted)
+            if mark in roots:
+                previous = mark
         return tree
 
     def verify(
@@ -132,6 +177,41 @@ class LedgerVerifier:
                 missing or not covered by any checkpoint.
             RollbackError: the ledger does not extend the trusted checkpoint.
         """
+        roots, trusted = self._checked_checkpoints(checkpoints, tree_size, trusted_checkpoint)
+        tree = self._stream(iter(leaves), roots, trusted, hashed=leaves_are_hashes)
+        return self._result(tree, roots, checkpoints, trusted)
+
+    def verify_subtrees(
+        self,
+        hash_subtrees: HashSubtrees,
+        checkpoints: Sequence[tuple[int, str]],
+        *,
+        tree_size: int,
+        trusted_checkpoint: str | None = None,
+        max_subtree: int = 8192,
+    ) -> VerificationResult:
+        """:meth:`verify`, with the leaves hashed elsewhere a whole subtree at a time.
+
+        Args:
+            hash_subtrees: given an iterable of ``(lo, hi)`` leaf ranges (consume it lazily:
+                it is as long as the ledger), each a perfect subtree aligned to its size,
+                returns their roots (MTH of the leaves ``lo..hi-1``) in the same order, lazily;
+                it raises TamperedEntryError naming the entry for a leaf that is missing or
+                malformed.
+            checkpoints, tree_size, trusted_checkpoint: as for :meth:`verify`.
+            max_subtree: the largest range asked for at once; a power of two.
+
+        Raises:
+            As :meth:`verify`.
+        """
+        roots, trusted = self._checked_checkpoints(checkpoints, tree_size, trusted_checkpoint)
+        tree = self._stream_subtrees(hash_subtrees, roots, trusted, max_subtree)
+        return self._result(tree, roots, checkpoints, trusted)
+
+    def _checked_checkpoints(
+        self, checkpoints: Sequence[tuple[int, str]], tree_size: int, trusted_checkpoint: str | None
+    ) -> tuple[dict[int, bytes], Checkpoint | None]:
+        """ledger-format §8.1-§8.2: the signed roots, and the trusted checkpoint if given."""
         roots = self._signed_roots(checkpoints)
         # ledger-format §8.2: the trusted checkpoint must verify too, and cannot be newer.
         trusted: Checkpoint | None = None
@@ -154,15 +234,28 @@ class LedgerVerifier:
             raise TamperedEntryError(
                 f"entry {latest_size}: not covered by any signed checkpoint (added outside the ledger)"
             )
-        tree = self._stream(iter(leaves), roots, trusted, hashed=leaves_are_hashes)
+        return roots, trusted
+
+    def _result(
+        self,
+        tree: CompactRange,
+        roots: dict[int, bytes],
+        checkpoints: Sequence[tuple[int, str]],
+        trusted: Checkpoint | None,
+    ) -> VerificationResult:
         return VerificationResult(
             origin=self._origin,
             tree_size=tree.size,
             root_hash=tree.root(),
             checkpoints_checked=len(roots),
-            latest_checkpoint=dict(checkpoints)[latest_size],
+            latest_checkpoint=dict(checkpoints)[max(roots)],
             trusted_size=trusted.size if trusted else None,
         )
+
+
+def _marks(roots: dict[int, bytes], trusted: Checkpoint | None) -> list[int]:
+    """The tree sizes at which a root is checked: every stored checkpoint, and the trusted one."""
+    return sorted(set(roots) | ({trusted.size} if trusted else set()))
 
 
 __all__ = ["LedgerVerifier", "VerificationResult"]

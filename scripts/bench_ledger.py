@@ -1,7 +1,8 @@
 """Benchmark the erasure ledger: bulk append, verify, decrypt, and memory.
 
 Usage:
-    python scripts/bench_ledger.py [--append 100000] [--verify 1000000] [--workdir DIR]
+    python scripts/bench_ledger.py [--append 100000] [--verify 1000000] [--workdir DIR] [--reuse]
+                                   [--runs N] [--skip-decrypt]
     python scripts/bench_ledger.py --s3 [--s3-entries 5000] [--s3-singles 10] [--s3-new 10]
 
 Every figure is compared with a floor measured in the same run, because the machines this
@@ -27,6 +28,7 @@ import logging
 import os
 import random
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,6 +75,22 @@ def cli_append(path: Path, keyring_path: Path, lines: list[str], work: Path) -> 
         check=True, stdout=subprocess.DEVNULL,
     )
     return time.perf_counter() - start
+
+
+def ledger_size(path: Path) -> int:
+    con = sqlite3.connect(path)
+    try:
+        return int(con.execute("SELECT size FROM erasure_ledger_head").fetchone()[0])
+    except sqlite3.Error:
+        return -1
+    finally:
+        con.close()
+
+
+def runs_note(count: int, seconds: list[float]) -> str:
+    if len(seconds) < 2:
+        return ""
+    return "; runs: " + ", ".join(f"{count / s:,.0f}/s" for s in seconds)
 
 
 def make_ledger(path: Path, n: int, work: Path, batch: int = 100_000) -> tuple[Keyring, float]:
@@ -293,6 +311,12 @@ def main() -> None:
     parser.add_argument("--append", type=int, default=100_000, help="entries for the bulk-append test")
     parser.add_argument("--verify", type=int, default=1_000_000, help="entries for the verify test")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the verify ledger (verify.db, verify.key) of an earlier run in --workdir "
+                             "if it has --verify entries, instead of building it again (about 70 s)")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="repeat the append and the verify/floor measurements; report the median")
+    parser.add_argument("--skip-decrypt", action="store_true", help="leave out decrypting every entry")
     parser.add_argument("--s3", action="store_true", help="benchmark a ledger on moto's S3 server instead")
     parser.add_argument("--s3-entries", type=int, default=5_000, help="entries of the S3 bulk append")
     parser.add_argument("--s3-singles", type=int, default=10, help="single appends on S3 (CLI and library)")
@@ -303,38 +327,64 @@ def main() -> None:
     if args.s3:
         main_s3(args, work)
         return
+    big = work / "verify.db"
+    big_key = work / "verify.key"
+    reuse = args.reuse and big.exists() and big_key.exists() and ledger_size(big) == args.verify
     for old in work.glob("*.db*"):
-        old.unlink()
+        if not (reuse and old.name.startswith("verify.db")):
+            old.unlink()
     rows: list[tuple[str, str]] = []
+    load_before = os.getloadavg()
 
     # 1. bulk append from JSONL, one transaction per file (what `append --from` does)
     small = work / "append.db"
-    _, secs = make_ledger(small, args.append, work, batch=args.append)
+    append_secs = []
+    for _ in range(args.runs):
+        for old in work.glob("append.db*"):
+            old.unlink()
+        append_secs.append(make_ledger(small, args.append, work, batch=args.append)[1])
+    secs = statistics.median(append_secs)
     rows.append((f"`erasure-ledger append --from` {args.append:,} entries (SQLite, one file, incl. start-up)",
-                 f"{args.append / secs:,.0f} entries/s ({secs:.2f} s)"))
+                 f"{args.append / secs:,.0f} entries/s ({secs:.2f} s)" + runs_note(args.append, append_secs)))
 
-    # 3. verify of the big ledger against the raw hashing floor
-    big = work / "verify.db"
-    big_keyring, build_secs = make_ledger(big, args.verify, work)
-    rows.append((f"`append --from` {args.verify:,} entries in files of 100,000 (building the verify ledger)",
-                 f"{args.verify / build_secs:,.0f} entries/s ({build_secs:.1f} s)"))
-    verify_secs, size = time_verify(big)
-    serial_secs, _ = time_verify(big, parallel=False)
-    floor_mem, floor_read = floors(big)
+    # 2. verify of the big ledger against the raw hashing floor
+    if reuse:
+        big_keyring = Keyring.from_file(big_key)
+        rows.append((f"the {args.verify:,}-entry verify ledger", "reused from an earlier run (--reuse)"))
+    else:
+        big_keyring, build_secs = make_ledger(big, args.verify, work)
+        rows.append((f"`append --from` {args.verify:,} entries in files of 100,000 (building the verify ledger)",
+                     f"{args.verify / build_secs:,.0f} entries/s ({build_secs:.1f} s)"))
+    runs = []
+    for _ in range(args.runs):  # interleaved, so each ratio compares figures taken together
+        verify_secs, size = time_verify(big)
+        serial_secs, _ = time_verify(big, parallel=False)
+        floor_mem, floor_read = floors(big)
+        runs.append((verify_secs, serial_secs, floor_mem, floor_read))
+    ratios = [v / f for v, _, f, _ in runs]
+    # the run with the median verify/floor ratio, so every figure in the rows comes from one run
+    verify_secs, serial_secs, floor_mem, floor_read = runs[ratios.index(statistics.median_low(ratios))]
+    all_ratios = f" (all runs: {', '.join(f'{r:.2f}x' for r in ratios)})" if args.runs > 1 else ""
     rows.append((f"verify {size:,} entries (public key only; default: all cores from 200,000 entries)",
                  f"{size / verify_secs:,.0f} entries/s ({verify_secs:.2f} s)"))
     rows.append((f"verify {size:,} entries on one core",
                  f"{size / serial_secs:,.0f} entries/s ({serial_secs:.2f} s); one core / floor = {serial_secs / floor_mem:.2f}x"))
     rows.append(("floor: sha256 over the same leaf bytes in memory",
-                 f"{size / floor_mem:,.0f} leaves/s ({floor_mem:.2f} s); verify / floor = {verify_secs / floor_mem:.2f}x"))
+                 f"{size / floor_mem:,.0f} leaves/s ({floor_mem:.2f} s); verify / floor = {verify_secs / floor_mem:.2f}x"
+                 + all_ratios))
     rows.append(("floor: read leaves from SQLite + sha256",
                  f"{size / floor_read:,.0f} leaves/s ({floor_read:.2f} s); verify / floor = {verify_secs / floor_read:.2f}x"))
-    dec_secs, count = time_decrypt(big, big_keyring)
-    rows.append((f"decrypt all {count:,} entries (verify + authenticate + open)", f"{count / dec_secs:,.0f} entries/s ({dec_secs:.1f} s)"))
+    if not args.skip_decrypt:
+        dec_secs, count = time_decrypt(big, big_keyring)
+        rows.append((f"decrypt all {count:,} entries (verify + authenticate + open)",
+                     f"{count / dec_secs:,.0f} entries/s ({dec_secs:.1f} s)"))
     peak_small = peak_verify_memory(small)
     peak_big = peak_verify_memory(big)
     rows.append((f"peak traced memory of the one-core verify at {args.append:,} / {args.verify:,} entries",
                  f"{peak_small / 1e6:.1f} MB / {peak_big / 1e6:.1f} MB"))
+    load_after = os.getloadavg()
+    rows.append(("load average (1, 5, 15 min) before / after",
+                 " / ".join(", ".join(f"{x:.2f}" for x in load) for load in (load_before, load_after))))
 
     print("| measurement | result |")
     print("|---|---|")

@@ -13,16 +13,16 @@ free page. On PostgreSQL the old row version survives until VACUUM (docs/operati
 
 from __future__ import annotations
 
-import hashlib
+import collections
 import itertools
 import logging
 import multiprocessing
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -47,8 +47,13 @@ from erasure_ledger.stores.base import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PAGE = 10_000
+#: leaves per task of map_leaf_ranges (read in one transaction; one range in memory at a time)
+TASK_LEAVES = 4 * PAGE
+#: tasks in flight per worker process in map_leaf_ranges (bounded, so memory stays flat)
+WINDOW = 4
 _HASH = 32
 
 metadata = sa.MetaData()
@@ -125,14 +130,28 @@ def _describe(exc: BaseException) -> str:
 _WORKER_STORES: dict[str, SqlStore] = {}
 
 
-def _hash_page(task: tuple[str, int, int]) -> list[bytes]:
-    """Worker process: read leaves lo..hi-1 and return their leaf hashes (one store per process)."""
-    url, lo, hi = task
+def _map_ranges(task: tuple[str, Callable[[list[bytes]], Any], list[tuple[int, int]]]) -> list[Any]:
+    """Worker process: ``fn`` over the leaves of each range (one store per process)."""
+    url, fn, ranges = task
     store = _WORKER_STORES.get(url)
     if store is None:
         store = _WORKER_STORES[url] = SqlStore(url)
-    sha = hashlib.sha256
-    return [sha(b"\x00" + data).digest() for page in store._leaf_pages(lo, hi) for data in page]
+    return store._map_task(fn, ranges)
+
+
+def _tasks(ranges: Iterable[tuple[int, int]], leaves: int) -> Iterator[list[tuple[int, int]]]:
+    """Consecutive ranges grouped into tasks of about ``leaves`` leaves, so that a run of
+    small ranges costs one round trip to a worker, not one each."""
+    task: list[tuple[int, int]] = []
+    size = 0
+    for lo, hi in ranges:
+        task.append((lo, hi))
+        size += hi - lo
+        if size >= leaves:
+            yield task
+            task, size = [], 0
+    if task:
+        yield task
 
 
 class _DuplicateInBatch(LedgerError):
@@ -361,51 +380,85 @@ class SqlStore:
         return itertools.chain.from_iterable(self._leaf_pages(start, self._stop(stop)))
 
     def _leaf_pages(self, start: int, end: int) -> Iterator[list[bytes]]:
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        query = (
-            "SELECT seq, data FROM erasure_ledger_leaves "  # noqa: S608 - only placeholders vary
-            f"WHERE seq >= {mark} AND seq < {mark} ORDER BY seq"
-        )
         for lo in range(start, end, PAGE):
-            hi = min(lo + PAGE, end)
             with self._tx() as conn:
-                # The DB-API cursor directly: this loop is the verify hot path, and building
-                # SQLAlchemy Row objects cost more than hashing the leaves (docs/benchmarks.md).
-                cursor = conn.connection.cursor()
-                try:
-                    cursor.execute(query, (lo, hi))
-                    rows = cursor.fetchall()
-                finally:
-                    cursor.close()
-            if len(rows) != hi - lo or (rows and (rows[0][0] != lo or rows[-1][0] != hi - 1)):
-                present = {r[0] for r in rows}
+                page = self._read_page(conn, lo, min(lo + PAGE, end))
+            yield page
+
+    def _read_page(self, conn: Connection, lo: int, hi: int) -> list[bytes]:
+        """The bytes of leaves ``lo..hi-1`` (one query), each checked to be there and bytes.
+
+        Raises:
+            TamperedEntryError: a leaf is missing or not stored as bytes.
+        """
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        where = f"FROM erasure_ledger_leaves WHERE seq >= {mark} AND seq < {mark} ORDER BY seq"
+        # The DB-API cursor directly: this is the verify hot path, and building SQLAlchemy
+        # Row objects cost more than hashing the leaves (docs/benchmarks.md). Only the data
+        # column: seq is the primary key, so hi - lo rows in [lo, hi) are exactly lo..hi-1
+        # (on SQLite a row planted with a fractional seq could stand in for a missing one;
+        # its bytes must still hash to the signed root, and iter_leaves names the gap).
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(f"SELECT data {where}", (lo, hi))
+            rows = cursor.fetchall()
+            if len(rows) != hi - lo:
+                cursor.execute(f"SELECT seq {where}", (lo, hi))
+                present = {r[0] for r in cursor.fetchall()}
                 missing = next((s for s in range(lo, hi) if s not in present), lo)
                 raise TamperedEntryError(f"entry {missing}: missing from the store")
-            data = [row[1] for row in rows]
-            if data and not all(type(d) is bytes for d in data):
-                # some drivers hand out memoryview; text where bytes belong is tampering
-                if any(not isinstance(d, bytes | memoryview) for d in data):
-                    raise TamperedEntryError(f"entries {lo}..{hi - 1}: a leaf is not stored as bytes")
-                data = [bytes(d) for d in data]
-            yield data
+        finally:
+            cursor.close()
+        data = [row[0] for row in rows]
+        if data and not all(type(d) is bytes for d in data):
+            # some drivers hand out memoryview; text where bytes belong is tampering
+            if any(not isinstance(d, bytes | memoryview) for d in data):
+                raise TamperedEntryError(f"entries {lo}..{hi - 1}: a leaf is not stored as bytes")
+            data = [bytes(d) for d in data]
+        return data
 
-    def iter_leaf_hashes(
-        self, start: int = 0, stop: int | None = None, *, workers: int = 2
-    ) -> Iterator[bytes]:
-        """Leaf hashes in order, computed by ``workers`` processes that each read and hash
-        their own pages: reading and hashing leaves is most of a verify, and one core does
-        not keep up with two (docs/benchmarks.md).
+    def _map_task(self, fn: Callable[[list[bytes]], T], ranges: list[tuple[int, int]]) -> list[T]:
+        """``fn`` over the leaves of each range, all read in one transaction (a worker's task)."""
+        with self._tx() as conn:
+            out = []
+            for lo, hi in ranges:
+                if hi - lo <= PAGE:
+                    out.append(fn(self._read_page(conn, lo, hi)))
+                else:
+                    leaves: list[bytes] = []
+                    for start in range(lo, hi, PAGE):
+                        leaves += self._read_page(conn, start, min(start + PAGE, hi))
+                    out.append(fn(leaves))
+            return out
+
+    def map_leaf_ranges(
+        self, fn: Callable[[list[bytes]], T], ranges: Iterable[tuple[int, int]], *, workers: int = 2
+    ) -> Generator[T, None, None]:
+        """``fn(leaves)`` for the leaf bytes of each ``(lo, hi)`` range, in order, computed by
+        ``workers`` processes that each read their own ranges: reading and hashing leaves is
+        most of a verify, and one core does not keep up with two (docs/benchmarks.md).
+
+        ``fn`` must be picklable (a module-level function), and a range should hold at most
+        a page or so of leaves: a worker holds one range's leaves at a time. ``ranges`` is
+        consumed lazily and only a few tasks are in flight, so memory stays flat however long
+        the ledger. Close the generator to stop early (queued work is cancelled).
 
         Raises:
             TamperedEntryError: a leaf is missing or not stored as bytes.
             StorageError: the database cannot be read.
         """
-        end = self._stop(stop)
-        pages = [(lo, min(lo + PAGE, end)) for lo in range(start, end, PAGE)]
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            results = pool.map(_hash_page, [(self._url, lo, hi) for lo, hi in pages])
-            yield from itertools.chain.from_iterable(results)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        try:
+            pending: collections.deque[Future[list[T]]] = collections.deque()
+            for task in _tasks(ranges, TASK_LEAVES):
+                pending.append(pool.submit(_map_ranges, (self._url, fn, task)))
+                if len(pending) >= WINDOW * workers:
+                    yield from pending.popleft().result()
+            while pending:
+                yield from pending.popleft().result()
+        finally:
+            pool.shutdown(cancel_futures=True)
 
     def iter_key_rows(self) -> Iterator[KeyRow]:
         last = -1

@@ -217,6 +217,68 @@ def test_append_from_jsonl_prints_the_range_of_new_sequence_numbers(
     assert [e["request_id"] for e in ledger.listing()] == ["R0", "J1", "J2", "J3"]
 
 
+def _import_lines(count: int) -> list[str]:
+    return [
+        json.dumps({"request_id": f"B{i}", "kind": "erasure",
+                    "identifiers": {"email": f"b{i}@example.nl", "phone": f"06123{i:05d}"}})
+        for i in range(count)
+    ]
+
+
+def test_append_from_a_large_file_is_sealed_on_every_core(
+    cli: RunCli, initialised_ledger: InitialisedLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from erasure_ledger import imports
+
+    monkeypatch.setattr(imports, "PARALLEL_THRESHOLD", 10)  # the worker-process path
+    monkeypatch.setattr(imports, "_CHUNK", 6)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    sealed_from: list[int] = []
+    seal = imports.ParallelImport.seal
+    monkeypatch.setattr(
+        imports.ParallelImport, "seal", lambda self, start: sealed_from.append(start) or seal(self, start)
+    )
+    ledger = initialised_ledger()
+    ledger.append("R0", "--email", "first@example.nl")
+    source = ledger.directory / "in.jsonl"
+    source.write_text("\n".join(_import_lines(30)) + "\n", encoding="utf-8")
+
+    result = cli("append", "--from", source, env=ledger.env)
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "1..30\n"
+    assert sealed_from == [1]
+    assert [e["request_id"] for e in ledger.listing()] == ["R0"] + [f"B{i}" for i in range(30)]
+    assert cli("verify", env=ledger.public_env).exit_code == 0
+    found = cli("lookup", "--phone", "+31612300017", "--json", env=ledger.env)
+    assert found.exit_code == 0, found.stderr
+    assert [e["request_id"] for e in json.loads(found.stdout)] == ["B17"]
+
+
+def test_append_from_a_large_file_names_the_bad_line_and_appends_nothing(
+    cli: RunCli, initialised_ledger: InitialisedLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from erasure_ledger import imports
+
+    monkeypatch.setattr(imports, "PARALLEL_THRESHOLD", 10)
+    monkeypatch.setattr(imports, "_CHUNK", 6)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    ledger = initialised_ledger()
+    ledger.append("R0", "--email", "first@example.nl")
+    lines = _import_lines(30)
+    lines[19] = lines[19].replace("06123", "0")  # too short a phone number, on line 20
+    source = ledger.directory / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    result = cli("append", "--from", source, env=ledger.env)
+
+    assert result.exit_code == 2
+    assert "in.jsonl:20: phone: not a " in result.stderr
+    assert "nothing was appended" in result.stderr
+    assert "00019" not in result.stderr  # the value is never echoed
+    assert [e["request_id"] for e in ledger.listing()] == ["R0"]
+
+
 def test_append_keeps_identifiers_and_note_out_of_the_ledger_file(
     initialised_ledger: InitialisedLedger,
 ) -> None:

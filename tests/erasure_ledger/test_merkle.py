@@ -14,6 +14,7 @@ from erasure_ledger.merkle import (
     EMPTY_ROOT,
     CompactRange,
     ProofError,
+    aligned_subtrees,
     check_consistency,
     check_inclusion,
     consistency_proof,
@@ -24,6 +25,7 @@ from erasure_ledger.merkle import (
     node_hash,
     root_from_leaf_hashes,
     root_hash,
+    subtree_root,
     verify_consistency,
     verify_inclusion,
 )
@@ -459,3 +461,54 @@ def test_empty_compact_range_has_the_empty_root_and_no_nodes() -> None:
     assert tree.nodes() == []
     assert tree.root() == EMPTY_ROOT
     assert CompactRange.from_nodes(0, []).root() == EMPTY_ROOT
+
+
+# --- aligned subtrees (what verify's worker processes hash) ------------------------------------
+
+
+@pytest.mark.parametrize("max_size", [1, 2, 8, 64])
+def test_aligned_subtrees_cover_the_range_and_their_roots_give_the_rfc_root(max_size: int) -> None:
+    leaves = [bytes([i % 256, i // 256]) for i in range(150)]
+    for start in range(0, 150, 7):
+        for stop in range(start, 151, 11):
+            blocks = list(aligned_subtrees(start, stop, max_size=max_size))
+            assert [i for lo, hi in blocks for i in range(lo, hi)] == list(range(start, stop))
+            tree = CompactRange()
+            tree.extend(leaves[:start])
+            for lo, hi in blocks:
+                size = hi - lo
+                assert size <= max_size
+                assert size & (size - 1) == 0
+                assert lo % size == 0
+                assert subtree_root(leaves[lo:hi]) == root_hash(leaves[lo:hi])
+                tree.append_subtree(subtree_root(leaves[lo:hi]), size)
+            assert tree.root() == root_hash(leaves[:stop])
+            assert tree.size == stop
+
+
+def test_aligned_subtrees_take_the_largest_blocks_first() -> None:
+    assert list(aligned_subtrees(0, 100_000, max_size=8192))[-4:] == [
+        (98304, 99328), (99328, 99840), (99840, 99968), (99968, 100000)
+    ]
+    assert list(aligned_subtrees(3, 8, max_size=8)) == [(3, 4), (4, 8)]
+    assert list(aligned_subtrees(5, 5, max_size=4)) == []
+
+
+def test_aligned_subtrees_reject_a_bad_size_or_range() -> None:
+    with pytest.raises(ValueError, match="power of two"):
+        aligned_subtrees(0, 10, max_size=6)
+    with pytest.raises(ValueError, match="invalid leaf range"):
+        aligned_subtrees(5, 4, max_size=4)
+
+
+def test_a_subtree_is_appended_only_where_it_is_aligned_and_whole() -> None:
+    tree = CompactRange()
+    tree.extend([b"a", b"b"])
+    with pytest.raises(ValueError, match="cannot be appended at size 2"):
+        tree.append_subtree(b"\x00" * 32, 4)
+    with pytest.raises(ValueError, match="cannot be appended"):
+        tree.append_subtree(b"\x00" * 32, 3)
+    with pytest.raises(ValueError, match="32"):
+        tree.append_subtree(b"\x00" * 31, 2)
+    with pytest.raises(ValueError, match="power-of-two number of leaves"):
+        subtree_root([b"a", b"b", b"c"])

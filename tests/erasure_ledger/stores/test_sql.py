@@ -192,7 +192,8 @@ def test_a_large_ledger_is_verified_on_several_cores_with_the_same_result(sql_le
     sql_ledger.append([make_entry(f"S{i}") for i in range(7)], now=FIXED_NOW)
     serial = sql_ledger.verify()
     monkeypatch.setattr(ledger_module, "PARALLEL_VERIFY_THRESHOLD", 1)
-    monkeypatch.setattr(sql_module, "PAGE", 4)  # many pages, so the workers share the work
+    monkeypatch.setattr(ledger_module, "PARALLEL_VERIFY_SUBTREE", 4)  # many subtrees, so the
+    monkeypatch.setattr(sql_module, "PAGE", 4)  # workers share the work, in several tasks
     parallel = sql_ledger.verify()
     assert parallel == serial
 
@@ -207,6 +208,29 @@ def test_tampering_is_found_on_the_parallel_path_too(sql_ledger, monkeypatch):
     with sql_ledger.store.engine.begin() as conn:
         conn.execute(sa.text("UPDATE erasure_ledger_leaves SET data = :d WHERE seq = 3"), {"d": b"{}"})
     monkeypatch.setattr(ledger_module, "PARALLEL_VERIFY_THRESHOLD", 1)
+    monkeypatch.setattr(ledger_module, "PARALLEL_VERIFY_SUBTREE", 4)
     monkeypatch.setattr(sql_module, "PAGE", 4)
-    with pytest.raises(TamperedEntryError, match="does not match the stored entries"):
+    with pytest.raises(TamperedEntryError, match=r"checkpoint at size 10 does not match the stored entries: "
+                                                 r"entries 0\.\.9 altered"):
+        sql_ledger.verify()
+
+
+@pytest.mark.parametrize("missing", [0, 5, 13])
+def test_a_missing_leaf_is_named_on_the_parallel_path(sql_ledger, monkeypatch, missing):
+    import sqlalchemy as sa
+
+    import erasure_ledger.ledger as ledger_module
+    import erasure_ledger.stores.sql as sql_module
+
+    sql_ledger.append([make_entry(f"R{i}") for i in range(7)], now=FIXED_NOW)
+    sql_ledger.append([make_entry(f"S{i}") for i in range(7)], now=FIXED_NOW)
+    with sql_ledger.store.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM erasure_ledger_leaves WHERE seq = :s"), {"s": missing})
+    monkeypatch.setattr(ledger_module, "PARALLEL_VERIFY_THRESHOLD", 1)
+    monkeypatch.setattr(ledger_module, "PARALLEL_VERIFY_SUBTREE", 4)
+    monkeypatch.setattr(sql_module, "PAGE", 4)
+    with pytest.raises(TamperedEntryError, match=rf"^entry {missing}: missing from the store$"):
+        sql_ledger.verify()
+    monkeypatch.setattr(ledger_module, "PARALLEL_VERIFY_THRESHOLD", 1 << 62)  # the same on one core
+    with pytest.raises(TamperedEntryError, match=rf"^entry {missing}: missing from the store$"):
         sql_ledger.verify()
