@@ -16,7 +16,6 @@ import os
 import re
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -35,6 +34,7 @@ from reconciler.objects import ObjectStore
 from reconciler.progress import Progress
 from reconciler.replay import replay, verify
 from reconciler.report import Report, build_report
+from reconciler.tracebacks import SafeFormatter, safe_traceback
 from reconciler.watermark import stamp
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,13 +46,9 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def _print_traceback(exc: BaseException) -> None:
-    # ``raise ... from None`` keeps messages short; with --debug the cause is the point.
-    link: BaseException | None = exc
-    while link is not None:
-        if link.__cause__ is None and link.__context__ is not None:
-            link.__suppress_context__ = False
-        link = link.__cause__ or link.__context__
-    traceback.print_exception(exc, file=sys.stderr)
+    # ``raise ... from None`` keeps messages short; with --debug the cause is the point: its
+    # frames and class, not its message (a driver's message can quote a row).
+    sys.stderr.write(safe_traceback(exc))
 
 
 def handle_errors(func: F) -> F:
@@ -169,8 +165,12 @@ def main(debug: bool) -> None:
     # data (customers/<e-mail>/id.pdf). Not even --debug shows them.
     for name in ("botocore", "boto3", "s3transfer", "urllib3"):
         logging.getLogger(name).setLevel(logging.INFO)
+    # SQLAlchemy's INFO and DEBUG records are the statements' parameters and result rows.
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
     if debug:
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(SafeFormatter("%(levelname)s:%(name)s:%(message)s"))
+        logging.basicConfig(level=logging.DEBUG, handlers=[handler])
 
 
 def snapshot_options(func: F) -> F:
@@ -223,6 +223,24 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
 
 
+def _check_report_path(report_path: str | None) -> None:
+    """Refuse a report path that cannot be written BEFORE anything changes: an apply whose
+    report is lost cannot be reported again (a second apply finds nothing left to do)."""
+    if not report_path:
+        return
+    path = Path(report_path)
+    for target in (path, path.with_suffix(".md")):
+        if target.is_dir():
+            problem = "it is a directory"
+        elif not target.parent.is_dir():
+            problem = "no such directory"
+        elif not os.access(target if target.exists() else target.parent, os.W_OK):
+            problem = "permission denied"
+        else:
+            continue
+        raise ReconcileError(f"{path}: cannot write the report ({problem}); nothing was changed")
+
+
 def _emit(report: Report, report_path: str | None, as_json: bool) -> None:
     # each rendering once: a report of 100,000 entries takes a second or two to render
     rendered: dict[str, str] = {}
@@ -232,14 +250,17 @@ def _emit(report: Report, report_path: str | None, as_json: bool) -> None:
             rendered[kind] = report.to_json() if kind == "json" else report.to_markdown()
         return rendered[kind]
 
+    # printed first: if the file cannot be written after all (a full disk), the report of
+    # changes already made is not lost
+    click.echo(render("json" if as_json else "md"), nl=False)
     if report_path:
         path = Path(report_path)
         try:
             path.write_text(render("json"), encoding="utf-8")
             path.with_suffix(".md").write_text(render("md"), encoding="utf-8")
         except OSError as exc:
-            raise SnapshotError(f"{path}: cannot write the report ({exc.strerror})") from None
-    click.echo(render("json" if as_json else "md"), nl=False)
+            raise SnapshotError(f"{path}: cannot write the report ({exc.strerror}); it was "
+                                "printed above") from None
 
 
 def _residuals(report: Report) -> None:
@@ -263,6 +284,7 @@ def _run(command: str, *, db: str, map_path: str, ledger_location: str, keyring_
          as_of: dt.datetime | None, snapshot_time: dt.datetime | None,
          batch_rows: int | None = None, discard_journal: bool = False) -> None:
     started = time.monotonic()
+    _check_report_path(report_path)
     if discard_journal and batch_rows is None:
         raise ReconcileError("--discard-journal needs --batch-rows; nothing was changed")
     data_map = DataMap.load(map_path)
@@ -319,6 +341,7 @@ def verify_command(db: str, map_path: str, ledger_location: str, keyring_path: s
                    snapshot_time: dt.datetime | None) -> None:
     """Residual scan: exit 1 if any erased person's identifier is left in the snapshot."""
     started = time.monotonic()
+    _check_report_path(report_path)
     data_map = DataMap.load(map_path)
     ledger = _open_ledger(ledger_location, keyring_path, endpoint_url)
     with _progress(not as_json) as progress:
@@ -363,6 +386,7 @@ def drill_command(snapshot: str, map_path: str, ledger_location: str, keyring_pa
                   snapshot_time: dt.datetime | None) -> None:
     """Copy a backup to a scratch database, apply and verify there, report, clean up."""
     started = time.monotonic()
+    _check_report_path(report_path)
     data_map = DataMap.load(map_path)
     ledger = _open_ledger(ledger_location, keyring_path, endpoint_url)
     day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()

@@ -326,3 +326,39 @@ def test_a_closed_pipe_is_quiet(sqlite_shop: str, files: tuple[str, str, str],
     monkeypatch.setattr("reconciler.cli.click.echo", closed)
     result = invoke("plan", *common(sqlite_shop, files))
     assert (result.exit_code, result.stderr) == (0, "")
+
+
+def test_debug_shows_where_a_statement_failed_but_never_the_row_it_quoted(
+        sqlite_shop: str, tmp_path: Path) -> None:
+    # a trigger refuses the change with a message that quotes the row, as real ones do
+    engine = sa.create_engine(f"sqlite:///{sqlite_shop}", poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE customers SET email = '{CANARY}' WHERE id = 2"))
+        conn.execute(sa.text(
+            "CREATE TRIGGER legal_hold BEFORE UPDATE ON customers BEGIN "
+            f"SELECT RAISE(ABORT, 'customer {CANARY} is on legal hold'); END"))
+    engine.dispose()
+    before = dump(f"sqlite:///{sqlite_shop}")
+    files = make_files(tmp_path, [ERASE_CANARY])
+    result = invoke("--debug", "apply", *common(sqlite_shop, files))
+    assert result.exit_code == 2
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "IntegrityError: (message not shown" in result.stderr  # the driver's error, by class
+    assert result.stderr.endswith("rolled back, nothing was changed\n")
+    assert CANARY not in result.stderr.lower()
+    assert CANARY not in result.stdout.lower()
+    assert dump(f"sqlite:///{sqlite_shop}") == before
+
+
+def test_a_report_path_that_cannot_be_written_is_refused_before_anything_changes(
+        sqlite_shop: str, files: tuple[str, str, str], tmp_path: Path) -> None:
+    before = dump(f"sqlite:///{sqlite_shop}")
+    report = tmp_path / "no-such-dir" / "r.json"
+    result = invoke("apply", *common(sqlite_shop, files), "--report", str(report))
+    assert (result.exit_code, result.stderr) == (
+        2, f"reconciler: error: {report}: cannot write the report (no such directory); "
+           "nothing was changed\n")
+    directory = invoke("apply", *common(sqlite_shop, files), "--report", str(tmp_path))
+    assert (directory.exit_code, directory.stderr) == (
+        2, "reconciler: error: invalid value for --report: expected file\n")
+    assert dump(f"sqlite:///{sqlite_shop}") == before
