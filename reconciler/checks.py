@@ -22,6 +22,7 @@ Left out on purpose: no changes; statements come from :mod:`reconciler.statement
 # ruff: noqa: S608 - SQL text is built from quoted identifiers; every value is a bound parameter
 from __future__ import annotations
 
+import difflib
 import functools
 from collections.abc import Callable, Iterable, Sequence
 
@@ -35,6 +36,8 @@ from reconciler.statements import Context, Sql, Statements
 from reconciler.strategies import SetFakeFromKey, SetValue, Strategy
 
 Scope = Callable[[str, Sql], str]  # SQL: the row (alias) is in scope
+# how alike a missing name and a present one must be to be taken for a typo (difflib ratio)
+_TYPO_CUTOFF = 0.8
 
 
 class Checks:
@@ -46,6 +49,22 @@ class Checks:
 
     def note(self, path: str, what: str) -> None:
         self.drift.append(f"{path}: {what} not in this snapshot")
+
+    def not_a_typo(self, path: str, what: str, name: str, present: Iterable[str],
+                   named: Iterable[str]) -> None:
+        """A name the snapshot lacks, with a close one the map does not name, is a typo far
+        more often than schema drift: refuse it rather than skip a table of personal data.
+
+        Raises:
+            DataMapError: ``name`` is close to one of ``present`` not in ``named``.
+        """
+        others = sorted(set(present) - set(named))
+        close = difflib.get_close_matches(name, others, n=1, cutoff=_TYPO_CUTOFF)
+        close = close or [other for other in others if other.lower() == name.lower()]
+        if close:
+            raise DataMapError(f"{self.map.where(path)}: {what} {name!r} is not in this "
+                               f"snapshot; did you mean {close[0]!r}? (a {what} the map does not "
+                               "name; one missing from an older backup would only be noted)")
 
     # -- the map against the schema --------------------------------------------------------------
 
@@ -76,6 +95,8 @@ class Checks:
         path = table_path(self.map, table.name)
         snap = self.ctx.schema.tables.get(table.name)
         if snap is None:
+            self.not_a_typo(path, "table", table.name, self.ctx.schema.tables,
+                            (t.name for t in self.map.all_tables()))
             self.note(path, f"table {table.name!r}")
             return
         if table.link is not None:
@@ -103,8 +124,11 @@ class Checks:
             raise DataMapError(f"{self.map.where(f'{path}.retain.after')}: column "
                                f"{table.retain.after!r} is not in this snapshot")
         self.ctx.keys[table.name] = table.key or snap.primary_key
+        named = {c for c, _ in table.columns} | {c for _, c in table.match}
         for column, strategy in table.columns:
             if column not in snap.columns:
+                self.not_a_typo(f"{path}.columns.{column}", "column", column, snap.columns,
+                                named)
                 self.note(f"{path}.columns.{column}", f"column {column!r}")
                 continue
             self.strategy(table, column, strategy)

@@ -357,3 +357,25 @@ tables:
     assert rows_of(db_url, "SELECT club FROM members") == [("B",)]
     assert rows_of(db_url, "SELECT note FROM visits") == [("n2",)]
     assert result.execution.rows_changed == 2
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("  invoices:\n", "  invoice:\n",
+         "tables.invoice: table 'invoice' is not in this snapshot; did you mean 'invoices'? "),
+        ("      shipping_address: redact", "      shiping_address: redact",
+         "tables.orders.columns.shiping_address: column 'shiping_address' is not in this "
+         "snapshot; did you mean 'shipping_address'? "),
+    ],
+    ids=["table", "column"],
+)
+def test_a_misspelt_name_is_refused_not_taken_for_schema_drift(
+        shop: str, make_ledger: MakeLedger, old: str, new: str, message: str) -> None:
+    # a missing table is usually an older backup; a missing name next to an unmapped one
+    # that is almost the same is usually a typo, and would leave personal data behind
+    before = dump(shop)
+    assert old in NO_RETENTION
+    with pytest.raises(DataMapError, match=re.escape(message)):
+        run(shop, make_ledger(ERASE_JAN), NO_RETENTION.replace(old, new))
+    assert dump(shop) == before
