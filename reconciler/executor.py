@@ -236,19 +236,28 @@ def count(ctx: Context, st: Statements, op: Op, *, dry_run: bool = False
 
 
 def unused_custom_types(data_map: DataMap, plan: Plan) -> list[str]:
-    """A warning per custom identifier type of the map that no ledger entry uses.
+    """A warning per identifier type that one side names and the other never uses.
 
-    Such a map matches nobody: often the type is misspelt (the ledger says ``loyalty_card``,
-    the map ``loyaltycard``).
+    A custom type of the map that no ledger entry uses matches nobody, and a type of the
+    ledger that no column of the map matches finds nobody by it: often one of the two is
+    misspelt (``loyalty_card`` and ``loyaltycard``, or an ``emial`` key in a bulk import).
 
     Returns:
-        One line per unused custom type, in map order.
+        One line per such type: the map's unused custom types in map order, then the
+        ledger's unmatched types by name.
     """
-    used = {wanted.id_type for wanted in plan.wanted}
-    custom = dict.fromkeys(id_type for table in data_map.all_tables()
-                           for id_type, _ in table.match if id_type not in KNOWN_TYPES)
-    return [f"identifier type {id_type!r} is used by no ledger entry"
-            for id_type in custom if id_type not in used]
+    entries: dict[str, set[int]] = {}
+    for wanted in plan.wanted:
+        entries.setdefault(wanted.id_type, set()).add(wanted.seq)
+    matched = dict.fromkeys(id_type for table in data_map.all_tables()
+                            for id_type, _ in table.match)
+    warnings = [f"identifier type {id_type!r} is used by no ledger entry"
+                for id_type in matched if id_type not in KNOWN_TYPES and id_type not in entries]
+    warnings += [f"identifier type {id_type!r} of {len(seqs)} ledger entr"
+                 f"{'y' if len(seqs) == 1 else 'ies'} is matched by no column of the map: "
+                 "nobody is found by it"
+                 for id_type, seqs in sorted(entries.items()) if id_type not in matched]
+    return warnings
 
 
 def _run(ctx: Context, st: Statements, staging: Staging, op: Op, dry_run: bool) -> OpResult:

@@ -242,6 +242,19 @@ def test_a_custom_identifier_type_no_entry_uses_is_a_warning_in_the_plan(
         "identifier type 'loyalty_card' is used by no ledger entry"]
 
 
+def test_a_ledger_identifier_type_no_column_matches_is_a_warning_in_the_plan(
+        sqlite_shop: str, tmp_path: Path) -> None:
+    # a custom type the map never matches (or a bulk import's misspelt key that became
+    # one): that entry finds nobody by it
+    files = make_files(tmp_path, [ERASE_JAN, {"request_id": "DSR-T", "kind": "erasure",
+                                              "identifiers": {"loyalty_card": "LC-77"}}])
+    result = invoke("plan", *common(sqlite_shop, files), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["warnings"] == [
+        "identifier type 'loyalty_card' of 1 ledger entry is matched by no column of the map: "
+        "nobody is found by it"]
+
+
 @pytest.mark.parametrize(
     ("url", "reason"),
     [
