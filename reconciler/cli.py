@@ -436,16 +436,23 @@ def stamp_command(db: str, ledger_location: str, keyring_path: str | None,
 @main.command(name="discover")
 @click.option("--db", required=True, metavar="URL|PATH", help="The database to reflect.")
 @click.option("--subject-table", required=True, help="The table with one row per person.")
-@click.option("--out", type=click.Path(dir_okay=False), help="Write the draft map here.")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Write the draft map here (a new file: a reviewed map is never overwritten).")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @handle_errors
-def discover_command(db: str, subject_table: str, out: str | None) -> None:
+def discover_command(db: str, subject_table: str, out: str | None, force: bool) -> None:
     """Write a draft data map from the schema, for a person to review."""
+    if out and Path(out).exists() and not force:
+        raise ReconcileError(f"{out} exists (a map you reviewed?); choose another --out, or "
+                             "add --force to overwrite it")
     text = discover(db, subject_table)
     if out:
         try:
             Path(out).write_text(text, encoding="utf-8")
         except OSError as exc:
             raise SnapshotError(f"{out}: cannot write ({exc.strerror})") from None
+        click.echo(f"draft data map written to {out}: review every guess before using it",
+                   err=True)
     else:
         click.echo(text, nl=False)
 

@@ -78,6 +78,19 @@ def cannot_connect(exc: BaseException, password: object = None) -> str:
     return f"cannot connect: {reason}"
 
 
+def url_hint(url: str) -> str:
+    """A hint for a URL SQLAlchemy refused, or ""; its scheme is never personal data."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    better = {"postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg",
+              "mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql"}.get(scheme)
+    if better:
+        return f" (write {better}://...)"
+    if scheme:
+        return (" (expected sqlite:///PATH, postgresql+psycopg://... or mysql+pymysql://..., "
+                "or a SQLite file path)")
+    return ""
+
+
 def redact_url(url: str) -> str:
     """The URL with its password replaced by ``***`` (a path is returned unchanged).
 
@@ -94,4 +107,4 @@ def redact_url(url: str) -> str:
 
 
 __all__ = ["DataMapError", "ObjectStorageError", "ReconcileError", "ResidualDataFound",
-           "SnapshotError", "cannot_connect", "redact_url"]
+           "SnapshotError", "cannot_connect", "redact_url", "url_hint"]

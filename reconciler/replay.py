@@ -34,6 +34,7 @@ from reconciler.errors import (
     SnapshotError,
     cannot_connect,
     redact_url,
+    url_hint,
 )
 from reconciler.executor import Execution, execute
 from reconciler.locations import ObjectPass, ObjectsOutcome, erasure_wanted
@@ -108,7 +109,8 @@ def open_snapshot(db: str) -> Iterator[Engine]:
     try:
         engine = sa.create_engine(url, poolclass=NullPool)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError):
-        raise SnapshotError(f"snapshot {redact_url(db)}: not a usable database URL") from None
+        raise SnapshotError(f"snapshot {redact_url(db)}: not a usable database URL{url_hint(db)}"
+                            ) from None
     if engine.dialect.name == "sqlite":
         _sqlite_transactions(engine)
     try:

@@ -130,7 +130,7 @@ def restored(dump: Path, kind: DumpKind, scratch_db: str, *, shown: str,
         if tables:
             # Never restore into a database that holds anything: it may be production.
             raise SnapshotError(f"scratch database {where} is not empty ({len(tables)} "
-                                "table(s)); a drill needs an empty scratch database")
+                                "table(s), view(s) or sequence(s)); a drill needs an empty scratch database")
         try:
             _run(tool, kind, dump, url, timeout)
             yield scratch_db

@@ -126,8 +126,12 @@ def test_residual_data_exits_1_with_one_line(sqlite_shop: str, tmp_path: Path) -
             "connect: (2003, \"Can't connect to MySQL server on '127.0.0.1' ([Errno 111] "
             "Connection refused)\")", id="unreachable-db"),
         pytest.param(lambda a, p: a.__setitem__(a.index("--db") + 1, "nosuchdriver://x/y"), 2,
-                     "reconciler: error: snapshot nosuchdriver://x/y: not a usable database URL",
-                     id="bad-url"),
+                     "reconciler: error: snapshot nosuchdriver://x/y: not a usable database URL "
+                     "(expected sqlite:///PATH, postgresql+psycopg://... or mysql+pymysql://..., "
+                     "or a SQLite file path)", id="bad-url"),
+        pytest.param(lambda a, p: a.__setitem__(a.index("--db") + 1, "postgres://u:pw@h/shop"),
+                     2, "reconciler: error: snapshot postgres://u:***@h/shop: not a usable "
+                     "database URL (write postgresql+psycopg://...)", id="postgres-scheme"),
     ],
 )
 def test_bad_input_gives_its_exit_code_and_one_line(
@@ -375,3 +379,20 @@ def test_a_report_path_that_cannot_be_written_is_refused_before_anything_changes
     assert (directory.exit_code, directory.stderr) == (
         2, "reconciler: error: invalid value for --report: expected file\n")
     assert dump(f"sqlite:///{sqlite_shop}") == before
+
+
+def test_discover_never_overwrites_a_map_without_force(sqlite_shop: str, tmp_path: Path) -> None:
+    reviewed = tmp_path / "datamap.yaml"
+    reviewed.write_text("# reviewed by the privacy officer\n", encoding="utf-8")
+    refused = invoke("discover", "--db", sqlite_shop, "--subject-table", "customers",
+                     "--out", str(reviewed))
+    assert (refused.exit_code, refused.stderr) == (
+        2, f"reconciler: error: {reviewed} exists (a map you reviewed?); choose another --out, "
+           "or add --force to overwrite it\n")
+    assert reviewed.read_text(encoding="utf-8") == "# reviewed by the privacy officer\n"
+    forced = invoke("discover", "--db", sqlite_shop, "--subject-table", "customers",
+                    "--out", str(reviewed), "--force")
+    assert forced.exit_code == 0
+    assert forced.stderr == (f"draft data map written to {reviewed}: review every guess "
+                             "before using it\n")
+    assert DataMap.load(reviewed).subject.name == "customers"

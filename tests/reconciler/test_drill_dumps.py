@@ -286,7 +286,8 @@ def test_a_scratch_database_that_is_not_empty_is_refused_and_unchanged(
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (f"reconciler: error: scratch database "
                              f"{sa.make_url(production).render_as_string()} is not empty "
-                             "(6 table(s)); a drill needs an empty scratch database\n")
+                             "(6 table(s), view(s) or sequence(s)); a drill needs an empty "
+                             "scratch database\n")
     assert dump(production) == before
     assert list(scratch_tmp.iterdir()) == []
 
