@@ -26,7 +26,7 @@ import difflib
 import functools
 from collections.abc import Callable, Iterable, Sequence
 
-from reconciler.datamap import TableMap
+from reconciler.datamap import DataMap, TableMap
 from reconciler.errors import DataMapError
 from reconciler.ops import AnonymizeRows, DeleteRows, Op, Reference
 from reconciler.planner import link_depth
@@ -38,6 +38,48 @@ from reconciler.strategies import SetFakeFromKey, SetValue, Strategy
 Scope = Callable[[str, Sql], str]  # SQL: the row (alias) is in scope
 # how alike a missing name and a present one must be to be taken for a typo (difflib ratio)
 _TYPO_CUTOFF = 0.8
+
+
+def not_a_typo(data_map: DataMap, path: str, what: str, name: str, *, present: Iterable[str],
+               named: Iterable[str]) -> None:
+    """A name the snapshot lacks, with a close one the map does not name, is a typo far more
+    often than schema drift: refuse it rather than skip a table of personal data.
+
+    Raises:
+        DataMapError: ``name`` is close to one of ``present`` not in ``named``.
+    """
+    others = sorted(set(present) - set(named))
+    close = difflib.get_close_matches(name, others, n=1, cutoff=_TYPO_CUTOFF)
+    close = close or [other for other in others if other.lower() == name.lower()]
+    if close:
+        raise DataMapError(f"{data_map.where(path)}: {what} {name!r} is not in this snapshot; "
+                           f"did you mean {close[0]!r}? (a {what} the map does not name; one "
+                           "missing from an older backup would only be noted)")
+
+
+def schema_drift(data_map: DataMap, schema: SnapshotSchema) -> tuple[str, ...]:
+    """The map's tables and anonymized columns this snapshot lacks, for ``verify``'s report
+    (``apply`` finds them while it checks the map, with the same words).
+
+    Raises:
+        DataMapError: a missing name is a typo of one the snapshot has (:func:`not_a_typo`).
+    """
+    notes: list[str] = []
+    names = [t.name for t in data_map.all_tables()]
+    for table in data_map.all_tables():
+        path = table_path(data_map, table.name)
+        snap = schema.tables.get(table.name)
+        if snap is None:
+            not_a_typo(data_map, path, "table", table.name, present=schema.tables, named=names)
+            notes.append(f"{path}: table {table.name!r} not in this snapshot")
+            continue
+        named = {c for c, _ in table.columns} | {c for _, c in table.match}
+        for column, _ in table.columns:
+            if column not in snap.columns:
+                not_a_typo(data_map, f"{path}.columns.{column}", "column", column,
+                           present=snap.columns, named=named)
+                notes.append(f"{path}.columns.{column}: column {column!r} not in this snapshot")
+    return tuple(sorted(notes))
 
 
 class Checks:
@@ -52,19 +94,7 @@ class Checks:
 
     def not_a_typo(self, path: str, what: str, name: str, present: Iterable[str],
                    named: Iterable[str]) -> None:
-        """A name the snapshot lacks, with a close one the map does not name, is a typo far
-        more often than schema drift: refuse it rather than skip a table of personal data.
-
-        Raises:
-            DataMapError: ``name`` is close to one of ``present`` not in ``named``.
-        """
-        others = sorted(set(present) - set(named))
-        close = difflib.get_close_matches(name, others, n=1, cutoff=_TYPO_CUTOFF)
-        close = close or [other for other in others if other.lower() == name.lower()]
-        if close:
-            raise DataMapError(f"{self.map.where(path)}: {what} {name!r} is not in this "
-                               f"snapshot; did you mean {close[0]!r}? (a {what} the map does not "
-                               "name; one missing from an older backup would only be noted)")
+        not_a_typo(self.map, path, what, name, present=present, named=named)
 
     # -- the map against the schema --------------------------------------------------------------
 

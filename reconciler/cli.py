@@ -352,7 +352,7 @@ def verify_command(db: str, map_path: str, ledger_location: str, keyring_path: s
         snapshot=result.snapshot, ledger=result.ledger, data_map=data_map, scan=result.scan,
         schema_fingerprint=result.schema_fingerprint,
         duration_seconds=time.monotonic() - started, dating=result.dating,
-        objects=result.objects)
+        objects=result.objects, drift=result.drift)
     _emit(report, report_path, as_json)
     _residuals(report)
 

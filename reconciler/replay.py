@@ -27,6 +27,7 @@ from sqlalchemy.pool import NullPool
 from erasure_ledger import Ledger, OpenedEntry
 from reconciler import journal
 from reconciler.batches import apply_in_batches
+from reconciler.checks import schema_drift
 from reconciler.datamap import DataMap
 from reconciler.errors import (
     DataMapError,
@@ -42,7 +43,7 @@ from reconciler.objects import ObjectStore
 from reconciler.planner import Plan, make_plan
 from reconciler.progress import NullProgress, Progress
 from reconciler.scan import ScanResult, scan
-from reconciler.schema import reflect
+from reconciler.schema import SnapshotSchema, reflect
 from reconciler.watermark import SnapshotDating, date_snapshot
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class VerifyResult:
     schema_fingerprint: str
     dating: SnapshotDating | None = None
     objects: ObjectsOutcome | None = None
+    drift: tuple[str, ...] = ()  # mapped tables and columns the snapshot lacks
 
 
 def snapshot_url(db: str) -> str:
@@ -249,8 +251,9 @@ def verify(db: str, data_map: DataMap, ledger: Ledger, *,
     with open_snapshot(db) as engine, _connect(engine, shown) as conn:
         dating = date_snapshot(conn, ledger, entries, snapshot_time=snapshot_time,
                                location=shown)
-        result, fingerprint = _scan(conn, shown, data_map, entries, ledger.default_region,
-                                    progress=progress)
+        result, schema = _scan(conn, shown, data_map, entries, ledger.default_region,
+                               progress=progress)
+        drift = schema_drift(data_map, schema)  # also refuses a misspelt name
         outcome = None
         stored = _object_pass(data_map, objects, ledger.default_region, entries)
         if stored is not None:
@@ -262,7 +265,8 @@ def verify(db: str, data_map: DataMap, ledger: Ledger, *,
                                     f"{type(exc).__name__}") from None
             outcome = stored.check()
     return VerifyResult(snapshot=shown, ledger=state, scan=result,
-                        schema_fingerprint=fingerprint, dating=dating, objects=outcome)
+                        schema_fingerprint=schema.fingerprint, dating=dating, objects=outcome,
+                        drift=drift)
 
 
 def _refuse_pending(conn: sa.Connection, shown: str, command: str) -> None:
@@ -298,12 +302,12 @@ def _open_ledger(ledger: Ledger) -> tuple[LedgerState, list[OpenedEntry]]:
 
 
 def _scan(conn: sa.Connection, shown: str, data_map: DataMap, entries: list[OpenedEntry],
-          region: str, *, progress: Progress | None = None) -> tuple[ScanResult, str]:
+          region: str, *, progress: Progress | None = None) -> tuple[ScanResult, SnapshotSchema]:
     try:
         with conn.begin():
             schema = reflect(conn)
             return scan(conn, data_map, entries, default_region=region, schema=schema,
-                        progress=progress), schema.fingerprint
+                        progress=progress), schema
     except sa.exc.SQLAlchemyError as exc:
         raise SnapshotError(f"snapshot {shown}: the residual scan failed: "
                             f"{type(exc).__name__}") from None

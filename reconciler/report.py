@@ -216,7 +216,8 @@ def build_report(*, command: str, tool_version: str, now: dt.datetime, snapshot:
                  duration_seconds: float | None = None,
                  dating: SnapshotDating | None = None,
                  drill: dict[str, Any] | None = None,
-                 objects: ObjectsOutcome | None = None) -> Report:
+                 objects: ObjectsOutcome | None = None,
+                 drift: tuple[str, ...] = ()) -> Report:
     """Assemble a report from a replay and/or a scan.
 
     ``dating`` (from the replay or verify result) decides "production erasure incomplete":
@@ -284,7 +285,7 @@ def build_report(*, command: str, tool_version: str, now: dt.datetime, snapshot:
                                                   if execution else None),
         dry_run=bool(execution and execution.dry_run), entries=tuple(rows), rules=tuple(rules),
         operations=tuple(operations),
-        drift=(execution.drift if execution else ()) + (objects.drift if objects else ()),
+        drift=(execution.drift if execution else drift) + (objects.drift if objects else ()),
         systems=(snapshot, *(f"s3://{b}" for b in (objects.buckets if objects else ()))),
         objects=tuple({"path": r.path, "bucket": r.bucket, "template": r.template,
                        "versions": r.versions} for r in (objects.results if objects else ())),

@@ -88,3 +88,14 @@ def test_a_value_holding_the_field_separator_is_still_attributed_to_its_column(
     found = [(f.table, f.column, f.row_key, f.how) for f in result.scan.findings
              if f.how == "free text"]
     assert found == [("complaints", "body", "7", "free text")]
+
+
+def test_verify_reports_the_maps_tables_and_columns_the_snapshot_lacks(
+        shop: str, make_ledger: MakeLedger) -> None:
+    text = SHOP_MAP.replace("      shipping_address: redact",
+                            "      shipping_address: redact\n      fax: null").replace(
+        "tables:\n", "tables:\n  loyalty:\n    link: {parent: customers, on: {customer_id: id}}\n"
+                      "    action: delete\n")
+    result = verify(shop, DataMap.from_text(text), make_ledger(ERASE_JAN))
+    assert result.drift == ("tables.loyalty: table 'loyalty' not in this snapshot",
+                            "tables.orders.columns.fax: column 'fax' not in this snapshot")
