@@ -22,6 +22,7 @@ from erasure_ledger.errors import (
     InvalidIdentifierError,
     LedgerError,
     RollbackError,
+    StaleKeyringError,
     StorageError,
     TamperedEntryError,
     UsageError,
@@ -96,4 +97,5 @@ __all__ = [
     "RollbackError",
     "BadSignatureError",
     "DecryptionError",
+    "StaleKeyringError",
 ]

@@ -13,6 +13,7 @@ exit code through the ``exit_code`` attribute, so behaviour lives on the class a
         +-- RollbackError               the head does not extend a trusted checkpoint
         +-- BadSignatureError           a checkpoint signature does not verify
         +-- DecryptionError             opaque: wrong key, or ciphertext altered
+        +-- StaleKeyringError           the keyring's active key is not the ledger's current one
 
 Messages name sequence numbers, request ids, checkpoints and redacted locations, never an
 identifier value. Nothing here prints or exits.
@@ -69,6 +70,12 @@ class DecryptionError(IntegrityError):
     """A sealed value does not open: wrong key or altered ciphertext (deliberately opaque)."""
 
 
+class StaleKeyringError(IntegrityError):
+    """The keyring is this ledger's, but its active key-encryption key is not the one the
+    ledger's entries are wrapped under now (a copy made before the last rotation, or a
+    rotation that did not finish). Nothing was written."""
+
+
 __all__ = [
     "LedgerError",
     "UsageError",
@@ -80,4 +87,5 @@ __all__ = [
     "RollbackError",
     "BadSignatureError",
     "DecryptionError",
+    "StaleKeyringError",
 ]

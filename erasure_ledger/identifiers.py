@@ -133,6 +133,77 @@ def validate_type(name: str) -> str:
     raise InvalidIdentifierError(f"identifier type is not a valid type name ({rule})")
 
 
+# Custom type names that mean a known type: a new entry with one of these (or one spelling
+# edit away from a known type) would be normalised as an opaque key and never match what the
+# known type's rules produce, so it is refused on input (see :func:`near_miss`).
+_TYPE_ALIASES: dict[str, str] = {
+    "mail": "email", "emailaddress": "email", "mailaddress": "email",
+    "phonenumber": "phone", "telephone": "phone", "telephonenumber": "phone", "tel": "phone",
+    "mobile": "phone", "mobilenumber": "phone", "mobilephone": "phone",
+    "ipaddress": "ip", "ipaddr": "ip", "macaddress": "mac", "macaddr": "mac",
+    "kvknumber": "kvk", "kvknr": "kvk", "cookie": "cookie_id",
+    "customer": "customer_number", "customerno": "customer_number", "customernr": "customer_number",
+}  # fmt: skip
+# Legitimate types one edit away from a known one (BBAN: the national part of an account number).
+_NOT_NEAR_MISSES = frozenset({"bban"})
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """Whether one insertion, deletion, substitution or swap of neighbours turns a into b."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        i, j = diff if len(diff) == 2 else (0, 0)
+        return j == i + 1 and a[i] == b[j] and a[j] == b[i]
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def near_miss(name: str) -> str | None:
+    """The known type a custom type name looks like a misspelling of, if any.
+
+    ``emial``, ``e_mail``, ``ibna``, ``phone_number``, ``emails`` -> ``email``, ``email``,
+    ``iban``, ``phone``, ``email``; ``loyalty_card`` or ``ticket_no`` -> None. Applied to new
+    input only (:meth:`Identifier.parse`); stored entries keep whatever type they were sealed
+    with.
+    """
+    if name in KNOWN_TYPES or name in _NOT_NEAR_MISSES:
+        return None
+    compact = name.replace("_", "").replace("-", "")
+    for known in sorted(KNOWN_TYPES):
+        spelled = known.replace("_", "")
+        if compact == spelled or (len(spelled) >= 4 and _one_edit_apart(compact, spelled)):
+            return known
+    if compact in _TYPE_ALIASES:
+        return _TYPE_ALIASES[compact]
+    close = difflib.get_close_matches(name, sorted(KNOWN_TYPES), n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def validate_new_type(name: str) -> str:
+    """Check the type name of a new identifier: valid (:func:`validate_type`) and not a
+    near miss of a known type (:func:`near_miss`).
+
+    Returns:
+        ``name``.
+
+    Raises:
+        InvalidIdentifierError: an invalid name, or one that looks like a misspelt known type.
+    """
+    validate_type(name)
+    meant = near_miss(name)
+    if meant is not None:
+        # Safe to echo: it passed validate_type and is one slip away from a type name.
+        raise InvalidIdentifierError(
+            f"identifier type {name!r} is not a known type (did you mean {meant!r}? a custom "
+            "type must not look like a known one)"
+        )
+    return name
+
+
 def normalize(id_type: str, value: str, *, default_region: str = "NL") -> str:
     """Bring an identifier value to its normal form.
 
@@ -187,11 +258,14 @@ class Identifier:
 
     @classmethod
     def parse(cls, id_type: str, value: str, *, default_region: str = "NL") -> Identifier:
-        """Validate the type and normalise the value (see :func:`normalize`).
+        """Validate the type and normalise the value of a NEW identifier (input: flags,
+        import files, lookups); see :func:`normalize` and :func:`validate_new_type`.
 
         Raises:
-            InvalidIdentifierError: bad type name or a value that does not normalise.
+            InvalidIdentifierError: bad type name, a custom type that looks like a misspelt
+                known type (``emial``), or a value that does not normalise.
         """
+        validate_new_type(id_type)
         return cls(type=id_type, value=normalize(id_type, value, default_region=default_region))
 
     def __repr__(self) -> str:
@@ -477,6 +551,8 @@ _RULES: dict[str, Callable[[str], str]] = {
 
 __all__ = [
     "KNOWN_TYPES",
+    "near_miss",
+    "validate_new_type",
     "Identifier",
     "validate_type",
     "normalize",

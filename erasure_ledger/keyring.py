@@ -27,8 +27,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from erasure_ledger.errors import DecryptionError, IntegrityError, StorageError, UsageError
-from erasure_ledger.notes import NoteSigner
+from erasure_ledger.errors import DecryptionError, IntegrityError, LedgerError, StorageError, UsageError
+from erasure_ledger.notes import NoteSigner, NoteVerifier
 from erasure_ledger.sealing import KEY_BYTES, new_key
 
 KEYRING_FORMAT = "erasure-ledger-keyring/1"
@@ -41,13 +41,13 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _unb64(text: object, what: str) -> bytes:
+def _unb64(text: object, what: str, source: str = "keyring") -> bytes:
     try:
         raw = base64.b64decode(str(text), validate=True)
     except (binascii.Error, ValueError):
-        raise UsageError(f"keyring: {what} is not valid base64") from None
+        raise UsageError(f"{source}: {what} is not valid base64") from None
     if len(raw) != KEY_BYTES:
-        raise UsageError(f"keyring: {what} must be {KEY_BYTES} bytes")
+        raise UsageError(f"{source}: {what} must be {KEY_BYTES} bytes")
     return raw
 
 
@@ -130,8 +130,11 @@ class Keyring:
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, *, kms_decrypt: KmsDecrypt | None = None) -> Keyring:
-        """Parse a keyring file's content.
+    def from_json(
+        cls, text: str, *, kms_decrypt: KmsDecrypt | None = None, source: str = "keyring"
+    ) -> Keyring:
+        """Parse a keyring file's content; ``source`` starts every error message
+        (``keyring FILE`` when read from a file).
 
         Raises:
             UsageError: not a keyring file, or a field is malformed.
@@ -140,9 +143,9 @@ class Keyring:
         try:
             doc = json.loads(text)
         except ValueError:
-            raise UsageError("keyring: not a JSON keyring file") from None
+            raise UsageError(f"{source}: not a JSON keyring file") from None
         if not isinstance(doc, dict) or doc.get("format") != KEYRING_FORMAT:
-            raise UsageError(f"keyring: not an {KEYRING_FORMAT} file")
+            raise UsageError(f"{source}: not an {KEYRING_FORMAT} file")
         try:
             keks: dict[str, bytes] = {}
             kms_ids: dict[str, str] = {}
@@ -150,27 +153,27 @@ class Keyring:
                 if "kms_key_id" in spec:
                     if kms_decrypt is None:
                         raise UsageError(
-                            "keyring: its key is wrapped by AWS KMS; pass --kms or set AWS "
+                            f"{source}: its key is wrapped by AWS KMS; pass --kms or set AWS "
                             "credentials and --endpoint-url"
                         )
                     kms_ids[kek_id] = str(spec["kms_key_id"])
                     ciphertext = base64.b64decode(spec["ciphertext"], validate=True)
                     keks[kek_id] = kms_decrypt(kms_ids[kek_id], ciphertext)
                 else:
-                    keks[kek_id] = _unb64(spec["key"], f"keks.{kek_id}")
+                    keks[kek_id] = _unb64(spec["key"], f"keks.{kek_id}", source)
             keyring = cls(
                 origin=str(doc["origin"]),
                 active_kek_id=str(doc["active_kek"]),
                 keks=keks,
-                index_key=_unb64(doc["index_key"], "index_key"),
-                mac_key=_unb64(doc["mac_key"], "mac_key"),
+                index_key=_unb64(doc["index_key"], "index_key", source),
+                mac_key=_unb64(doc["mac_key"], "mac_key", source),
                 signer=NoteSigner.parse(str(doc["signing_key"])),
                 kms_key_ids=kms_ids,
             )
         except (KeyError, TypeError, AttributeError, binascii.Error) as exc:
-            raise UsageError(f"keyring: missing or malformed field ({type(exc).__name__})") from None
+            raise UsageError(f"{source}: missing or malformed field ({type(exc).__name__})") from None
         if keyring.active_kek_id not in keyring.keks:
-            raise UsageError("keyring: the active key is missing")
+            raise UsageError(f"{source}: the active key is missing")
         return keyring
 
     @classmethod
@@ -188,6 +191,11 @@ class Keyring:
             raise UsageError(f"keyring {p}: no such file") from None
         except OSError as exc:
             raise UsageError(f"keyring {p}: cannot read ({exc.strerror})") from None
+        if _is_verifier_key(p):
+            raise UsageError(
+                f"{p} is a public verifier key, not a keyring (give the keyring file that "
+                "init wrote with --keyring)"
+            )
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise UsageError(
                 f"keyring {p}: readable by group or others (mode {stat.S_IMODE(mode):04o}); "
@@ -197,7 +205,7 @@ class Keyring:
             text = p.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             raise UsageError(f"keyring {p}: cannot read") from None
-        return cls.from_json(text, kms_decrypt=kms_decrypt)
+        return cls.from_json(text, kms_decrypt=kms_decrypt, source=f"keyring {p}")
 
     def save(
         self, path: str | os.PathLike[str], *, overwrite: bool = False, kms_encrypt: KmsEncrypt | None = None
@@ -281,6 +289,18 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _is_verifier_key(path: Path) -> bool:
+    """Whether the file holds a note verifier key (``init --public-key-out``, an export's
+    ``verifier-key.txt``): the public half, given where the keyring belongs."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1024)
+        NoteVerifier.parse(head.decode("utf-8").strip())
+    except (OSError, UnicodeDecodeError, LedgerError):
+        return False
+    return True
 
 
 def _mentions_kms(path: str | os.PathLike[str]) -> bool:

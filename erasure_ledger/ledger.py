@@ -27,6 +27,7 @@ from erasure_ledger.errors import (
     DuplicateRequestError,
     IntegrityError,
     LedgerError,
+    StaleKeyringError,
     TamperedEntryError,
     UsageError,
 )
@@ -62,6 +63,9 @@ LEDGER_FORMAT = "erasure-ledger/1"
 PARALLEL_VERIFY_THRESHOLD = 200_000
 #: leaves per subtree hashed by one worker at a time (a power of two; about 4 MB of leaves)
 PARALLEL_VERIFY_SUBTREE = 8192
+#: key rows read one by one, newest first, to find the ledger's current KEK before the
+#: remaining rows are read in one walk (only when the newest entries are all shredded)
+CURRENT_KEK_PROBE = 16
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,8 @@ class Ledger:
 
         Raises:
             DuplicateRequestError: a request id repeats in the batch or is already stored.
+            StaleKeyringError: the keyring's active key is not the ledger's current key (an
+                old copy of the keyring); nothing was appended.
             IntegrityError: the stored head does not match its signed checkpoint.
             StorageError: the store failed; nothing was appended.
         """
@@ -195,6 +201,7 @@ class Ledger:
             seen.add(e.request_id)
         self._refuse_stored(seen)
         self._check_completions([e for e in entries if e.kind == COMPLETION], seen)
+        self.require_current_keyring(sealing=True)
         sealer = self._sealer(now)
         index = sealer.index
         # Work that does not depend on the sequence number is done once, outside the lock.
@@ -237,13 +244,15 @@ class Ledger:
         Raises:
             UsageError: the file cannot be read or is empty, a line is bad (the first in file
                 order is named by number), or a request id appears twice in the file.
-            DuplicateRequestError, IntegrityError, StorageError: as :meth:`append`.
+            DuplicateRequestError, StaleKeyringError, IntegrityError, StorageError: as
+                :meth:`append`.
         """
         lines = read_lines(path)
         workers = workers if workers is not None else (os.cpu_count() or 1)
         if len(lines) < imports.PARALLEL_THRESHOLD or workers < 2:
             return self.append(parse_lines(lines, str(path), default_region=self.default_region), now=now)
         keyring = self.keyring
+        self.require_current_keyring(sealing=True)
         job = SealingJob(
             lines=lines,
             shown=str(path),
@@ -326,6 +335,74 @@ class Ledger:
             self._auth(),
             origin=self.origin,
             appended_at=format_timestamp(now),
+        )
+
+    # -- the current key-encryption key --------------------------------------------------------
+
+    def current_kek_id(self) -> str | None:
+        """The key-encryption key this ledger's entries are wrapped under now.
+
+        That is the KEK of the newest entry whose key row is not shredded: appends wrap under
+        the appender's active KEK, and ``rotate-key`` (also run by ``shred``) re-wraps every
+        row under the new one, so all live rows share it. The row's MAC is checked, so a store
+        writer cannot make a stale keyring look current. ``None`` when no entry has a live
+        key (an empty ledger, or every entry shredded): then nothing records the KEK.
+
+        Raises:
+            UsageError: no keyring (the MAC check needs it).
+            TamperedEntryError: that key row was altered or forged.
+        """
+        size = self.store.read_head().size
+        read: Callable[[int], KeyRow | None] | None = getattr(self.store, "read_key_row", None)
+        newest: KeyRow | None = None
+        if read is not None:
+            for seq in range(size - 1, max(size - CURRENT_KEK_PROBE, 0) - 1, -1):
+                row = read(seq)
+                if row is not None and not row.shredded:
+                    newest = row
+                    break
+        if newest is None and (read is None or size > CURRENT_KEK_PROBE):
+            for row in self.store.iter_key_rows():
+                if row.seq < size and not row.shredded:
+                    newest = row
+        if newest is None:
+            return None
+        for stored in self.store.iter_leaves(newest.seq, newest.seq + 1):
+            return self._checked_row(stored.seq, merkle.leaf_hash(stored.data), newest).kek_id
+        raise TamperedEntryError(f"entry {newest.seq}: missing from the store")
+
+    def require_current_keyring(self, *, sealing: bool) -> None:
+        """Refuse a keyring that would leave entries no single keyring can open.
+
+        Args:
+            sealing: the operation wraps new data keys under the keyring's active KEK
+                (append, complete), so that KEK must be the ledger's current one. Otherwise
+                (shred, rotate-key) the keyring must hold the current KEK, which also admits
+                the keyring of a rotation that did not finish.
+
+        Raises:
+            StaleKeyringError: the keyring is an old copy (made before the last rotation or
+                shred), or a rotation did not finish (exit 3; nothing was changed).
+            TamperedEntryError: the key row naming the current KEK was altered.
+        """
+        keyring = self.keyring
+        current = self.current_kek_id()
+        active = keyring.active_kek_id
+        if current is None or current == active or (not sealing and current in keyring.keks):
+            return
+        if current in keyring.keks:
+            advice = "a key rotation did not finish; run erasure-ledger rotate-key again"
+        elif _kek_number(active) > _kek_number(current):
+            # Only possible when every newer entry was shredded and an old copy appended since.
+            advice = (
+                f"entries were appended with an older copy of the keyring, which holds {current}; "
+                "open the ledger with that copy and run erasure-ledger rotate-key with it"
+            )
+        else:
+            advice = "use the current keyring file (an old copy cannot be used after a rotation or shred)"
+        raise StaleKeyringError(
+            f"the keyring's active key is not this ledger's current key ({active}, the ledger is at "
+            f"{current}): {advice}"
         )
 
     # -- checkpoints and verification ----------------------------------------------------------
@@ -647,9 +724,14 @@ class Ledger:
 
         Raises:
             UsageError: a sequence number is out of range.
+            StaleKeyringError: the keyring does not hold the ledger's current KEK (an old
+                copy); nothing was shredded.
             TamperedEntryError: a key row was tampered with.
         """
         wanted = self.existing_seqs(seqs)
+        # Shredding itself needs only the MAC key, but an old keyring copy here means the
+        # rotation that follows (and any later append) would fail: refuse before any change.
+        self.require_current_keyring(sealing=False)
         auth = self._auth()
         tombstones = []
         expected: dict[int, bytes] = {}
@@ -681,9 +763,12 @@ class Ledger:
         at any point leaves a keyring that opens every entry.
 
         Raises:
+            StaleKeyringError: the keyring does not hold the ledger's current KEK (an old
+                copy); nothing is changed, no keyring is saved.
             IntegrityError: a key row does not authenticate or unwrap; nothing is changed.
             StorageError: a write failed.
         """
+        self.require_current_keyring(sealing=False)
         both = self.keyring.rotated(kms_key_id=kms_key_id)
         save_keyring(both)
         self._set_keyring(both)
@@ -746,6 +831,12 @@ def _completion_dates(metas: Iterable[EntryMeta]) -> dict[str, datetime]:
         if meta.kind == COMPLETION and meta.completes and meta.effective:
             done[meta.completes] = min(meta.effective, done.get(meta.completes, meta.effective))
     return done
+
+
+def _kek_number(kek_id: str) -> int:
+    """The number in ``kek-N`` (0 for an id of another shape)."""
+    number = kek_id.rsplit("-", 1)[-1]
+    return int(number) if number.isdigit() else 0
 
 
 def _claimed_size(note: str | None) -> int | None:

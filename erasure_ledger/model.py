@@ -275,12 +275,20 @@ class EntryMeta:
         return due_date(self.received) if self.received else None
 
     def is_overdue(self, now: datetime) -> bool:
-        """Not yet effective in production although the one-month deadline has passed."""
+        """Not yet effective in production (as of ``now``) although the one-month deadline
+        has passed: still to be done. A request carried out after its deadline is
+        :attr:`completed_late`, not overdue."""
         due = self.due
         if due is None:
             return False
-        done_in_time = self.effective is not None and self.effective <= due
-        return now > due and not done_in_time
+        done = self.effective is not None and self.effective <= now
+        return now > due and not done
+
+    @property
+    def completed_late(self) -> bool:
+        """Carried out in production, but after the one-month deadline."""
+        due = self.due
+        return due is not None and self.effective is not None and self.effective > due
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready metadata (never identifier values)."""

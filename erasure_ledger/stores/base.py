@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from erasure_ledger.errors import UsageError
+
 
 @dataclass(frozen=True)
 class StoredLeaf:
@@ -53,6 +55,12 @@ class Head:
 
 
 EMPTY_HEAD = Head(size=0, nodes=(), checkpoint=None)
+
+
+def no_ledger(location: str) -> UsageError:
+    """The error for a location that holds no ledger: most often a mistyped path, so the
+    message does not invite creating a new, empty ledger there."""
+    return UsageError(f"no ledger at {location}: check the path (erasure-ledger init creates a NEW ledger)")
 
 
 @dataclass(frozen=True)
@@ -136,4 +144,5 @@ __all__ = [
     "LedgerStore",
     "PrepareAppend",
     "StoredLeaf",
+    "no_ledger",
 ]

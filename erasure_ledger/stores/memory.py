@@ -17,6 +17,7 @@ from erasure_ledger.stores.base import (
     KeyRow,
     PrepareAppend,
     StoredLeaf,
+    no_ledger,
 )
 
 
@@ -44,7 +45,7 @@ class MemoryStore:
 
     def read_meta(self) -> dict[str, str]:
         if self.meta is None:
-            raise UsageError(f"no ledger at {self.location} (run erasure-ledger init)")
+            raise no_ledger(self.location)
         return dict(self.meta)
 
     def read_head(self) -> Head:

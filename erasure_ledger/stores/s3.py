@@ -46,7 +46,7 @@ from erasure_ledger.stores._s3_layout import (
     parse_location,
 )
 from erasure_ledger.stores._s3_layout import checkpoint_nodes as decode_checkpoint_nodes
-from erasure_ledger.stores.base import AppendBatch, Head, KeyRow, PrepareAppend, StoredLeaf
+from erasure_ledger.stores.base import AppendBatch, Head, KeyRow, PrepareAppend, StoredLeaf, no_ledger
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -115,7 +115,7 @@ class S3Store:
         if self._settings is None:
             obj = self._io.get(self._layout.meta)
             if obj is None:
-                raise UsageError(f"no ledger at {self.location} (run erasure-ledger init)")
+                raise no_ledger(self.location)
             self._settings = decode_settings(obj.body, location=self.location)
         return self._settings
 

@@ -44,6 +44,7 @@ from erasure_ledger.stores.base import (
     KeyRow,
     PrepareAppend,
     StoredLeaf,
+    no_ledger,
 )
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ class SqlStore:
         self._url = url.render_as_string(hide_password=False)  # for worker processes only
         self._sqlite = url.get_backend_name() == "sqlite"
         if self._sqlite and not create and url.database and not os.path.exists(url.database):
-            raise UsageError(f"no ledger at {self.location} (run erasure-ledger init)")
+            raise no_ledger(self.location)
         if self._sqlite and create and url.database and not os.path.exists(url.database):
             # Key rows are secret: create the file owner-only; SQLite gives its -wal and -shm
             # files the same permissions.
@@ -251,11 +252,11 @@ class SqlStore:
 
     def read_meta(self) -> dict[str, str]:
         if not self.exists():
-            raise UsageError(f"no ledger at {self.location} (run erasure-ledger init)")
+            raise no_ledger(self.location)
         with self._tx() as conn:
             rows = conn.execute(sa.select(meta_table.c.name, meta_table.c.value)).all()
         if not rows:
-            raise UsageError(f"no ledger at {self.location} (run erasure-ledger init)")
+            raise no_ledger(self.location)
         return {name: value for name, value in rows}
 
     @staticmethod

@@ -345,6 +345,7 @@ def test_list_json_gives_every_metadata_field(cli: RunCli, initialised_ledger: I
         "purpose": "marketing",
         "shredded": False,
         "overdue": False,
+        "late": False,
     }
 
 
@@ -384,6 +385,45 @@ def test_list_overdue_leaves_out_a_request_not_yet_due(
 
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+def test_a_request_completed_after_its_deadline_is_listed_late_not_overdue(
+    cli: RunCli, initialised_ledger: InitialisedLedger
+) -> None:
+    """Overdue means "received more than a month ago and not yet effective"; a request
+    carried out after its deadline is done, and the list says it was done late."""
+    ledger = initialised_ledger()
+    ledger.append(
+        "DSR-2026-120", "--email", "a@example.nl", "--iban", "NL91 ABNA 0417 1643 00", "--received", "2026-10-05"
+    )
+    assert cli("complete", "DSR-2026-120", "--effective", "2026-11-09T14:00:00Z", env=ledger.env).exit_code == 0
+
+    overdue = cli("list", "--overdue", env=ledger.public_env)
+    listed = cli("list", env=ledger.public_env)
+    as_json = cli("list", "--json", env=ledger.public_env)
+
+    assert overdue.stdout.splitlines()[1:] == []
+    today = r"\d{4}-\d\d-\d\d"
+    assert [re.sub(today, "YYYY-MM-DD", line, count=1) for line in listed.stdout.splitlines()] == [
+        "   SEQ  APPENDED    KIND        REQUEST                 RECEIVED    DUE         EFFECTIVE   TYPES",
+        "     0  YYYY-MM-DD  erasure     DSR-2026-120            2026-10-05  2026-11-05  2026-11-09  "
+        "email,iban [LATE: effective 2026-11-09, due 2026-11-05]",
+        "     1  YYYY-MM-DD  completion  DSR-2026-120#completed  -           -           2026-11-09",
+    ]
+    assert [(e["overdue"], e["late"]) for e in json.loads(as_json.stdout)] == [(False, True), (False, False)]
+
+
+def test_list_keeps_its_classic_column_widths_for_short_values(
+    cli: RunCli, initialised_ledger: InitialisedLedger
+) -> None:
+    ledger = initialised_ledger()
+    ledger.append("R1", "--email", "a@example.nl")
+
+    header, row = cli("list", env=ledger.public_env).stdout.splitlines()
+
+    assert header == "   SEQ  APPENDED    KIND       REQUEST               RECEIVED    DUE         EFFECTIVE   TYPES"
+    assert row.index("R1") == header.index("REQUEST")
+    assert row.endswith("-           email")
 
 
 def test_list_flags_overdue_requests_in_the_table(cli: RunCli, initialised_ledger: InitialisedLedger) -> None:

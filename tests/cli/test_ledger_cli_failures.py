@@ -120,6 +120,54 @@ def test_a_keyring_readable_by_group_is_refused_with_a_chmod_600_hint(
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("mode", [0o644, 0o600])
+def test_the_public_key_file_given_as_keyring_is_named_as_such(
+    cli: RunCli, initialised_ledger: InitialisedLedger, mode: int
+) -> None:
+    """Checked before the file mode: "chmod 600 erasures.pub" would be the wrong advice."""
+    ledger = initialised_ledger()
+    ledger.public_key_file.chmod(mode)
+
+    result = cli("show", "0", "--keyring", ledger.public_key_file, env=ledger.public_env)
+
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == error(
+        f"{ledger.public_key_file} is a public verifier key, not a keyring "
+        "(give the keyring file that init wrote with --keyring)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [("garbage\n", "not a JSON keyring file"), ("{}\n", "not an erasure-ledger-keyring/1 file")],
+)
+def test_a_file_that_is_not_a_keyring_is_named(
+    cli: RunCli, initialised_ledger: InitialisedLedger, content: str, problem: str
+) -> None:
+    ledger = initialised_ledger()
+    other = ledger.directory / "notes.txt"
+    other.write_text(content, encoding="utf-8")
+    other.chmod(0o600)
+
+    result = cli("show", "0", "--keyring", other, env=ledger.public_env)
+
+    assert result.exit_code == 2
+    assert result.stderr == error(f"keyring {other}: {problem}")
+
+
+def test_init_writes_the_public_key_file_as_one_line_and_verify_reads_it_with_or_without_newline(
+    cli: RunCli, initialised_ledger: InitialisedLedger
+) -> None:
+    ledger = initialised_ledger()
+    assert ledger.public_key_file.read_text(encoding="utf-8") == ledger.verifier_key + "\n"
+    bare = ledger.directory / "bare.pub"
+    bare.write_text(ledger.verifier_key, encoding="utf-8")
+
+    for key_file in (ledger.public_key_file, bare):
+        result = cli("verify", "--public-key", key_file, env=ledger.public_env)
+        assert result.exit_code == 0, result.stderr
+
+
 def test_init_with_an_unwritable_public_key_out_fails_cleanly_and_leaves_nothing(
     cli: RunCli, tmp_path: Path
 ) -> None:
@@ -416,7 +464,7 @@ def test_export_into_a_non_empty_directory_exits_2(
 
 
 @pytest.mark.parametrize("command", [["list"], ["verify"], ["show", "0"], ["checkpoint"]], ids=lambda c: c[0])
-def test_a_ledger_that_does_not_exist_exits_2_and_suggests_init(
+def test_a_ledger_that_does_not_exist_exits_2_and_asks_to_check_the_path(
     cli: RunCli, tmp_path: Path, command: list[str]
 ) -> None:
     missing = tmp_path / "missing.db"
@@ -427,7 +475,7 @@ def test_a_ledger_that_does_not_exist_exits_2_and_suggests_init(
     result = cli(*command, env={"ERASURE_LEDGER": str(missing), "ERASURE_KEYRING": str(keyring)})
 
     assert result.exit_code == 2
-    assert result.stderr == error(f"no ledger at sqlite:///{missing} (run erasure-ledger init)")
+    assert result.stderr == error(f"no ledger at sqlite:///{missing}: check the path (erasure-ledger init creates a NEW ledger)")
     assert not missing.exists()
 
 

@@ -56,10 +56,29 @@ def test_a_closed_pipe_is_not_an_error(tmp_path):
     assert "internal error" not in proc.stderr
 
 
-def test_a_missing_option_is_named():
+def test_a_missing_option_is_named_with_its_environment_variable():
     result = run("list")
     assert result.returncode == 2
-    assert result.stderr == "erasure-ledger: error: Missing option '--ledger'. (try: erasure-ledger list --help)\n"
+    assert result.stderr == (
+        "erasure-ledger: error: missing option --ledger (or set ERASURE_LEDGER) (try: erasure-ledger list --help)\n"
+    )
+
+
+def test_a_missing_keyring_names_erasure_keyring():
+    result = run("show", "--ledger", "x.db", "0")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "erasure-ledger: error: missing option --keyring (or set ERASURE_KEYRING) "
+        "(try: erasure-ledger show --help)\n"
+    )
+
+
+def test_a_missing_argument_is_named():
+    result = run("complete", "--ledger", "x.db", "--keyring", "k", "--effective", "2026-11-09")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "erasure-ledger: error: Missing argument 'REQUEST_ID'. (try: erasure-ledger complete --help)\n"
+    )
 
 
 def test_help_still_exits_0():

@@ -23,6 +23,7 @@ from erasure_ledger.identifiers import (
     find_emails,
     find_ibans,
     find_phones,
+    near_miss,
     normalize,
     validate_type,
 )
@@ -192,6 +193,61 @@ class TestTypeNames:
             normalize("E-Mail", "jan@example.nl")
         with pytest.raises(InvalidIdentifierError, match="not a valid type name"):
             Identifier.parse("E-Mail", "jan@example.nl")
+
+    @pytest.mark.parametrize(
+        ("name", "meant"),
+        [
+            ("emial", "email"),
+            ("e_mail", "email"),
+            ("emails", "email"),
+            ("email2", "email"),
+            ("mail", "email"),
+            ("email_address", "email"),
+            ("ibna", "iban"),
+            ("phone_number", "phone"),
+            ("phonenumber", "phone"),
+            ("telephone", "phone"),
+            ("user_name", "username"),
+            ("cookie", "cookie_id"),
+            ("cookieid", "cookie_id"),
+            ("customer_nr", "customer_number"),
+            ("ip_address", "ip"),
+            ("mac_address", "mac"),
+            ("kvk_number", "kvk"),
+        ],
+    )
+    def test_a_new_identifier_whose_custom_type_looks_like_a_known_one_is_refused(
+        self, name: str, meant: str
+    ) -> None:
+        """It would be normalised as an opaque key (no lower-casing, no E.164 ...) and so
+        never match what the reconciler finds under the known type: refused on input."""
+        assert near_miss(name) == meant
+        with pytest.raises(
+            InvalidIdentifierError,
+            match=rf"^identifier type '{name}' is not a known type \(did you mean '{meant}'\? "
+            r"a custom type must not look like a known one\)$",
+        ):
+            Identifier.parse(name, "jan@example.nl")
+
+    @pytest.mark.parametrize(
+        "name",
+        ["loyalty_card", "ticket_no", "order_id", "customer_id", "bban", "bsn", "imei", "passport_no",
+         "device_id", "ipv6"],
+    )
+    def test_legitimate_custom_types_are_no_near_miss(self, name: str) -> None:
+        assert near_miss(name) is None
+        assert Identifier.parse(name, " Gold 0042 ") == Identifier(name, "Gold 0042")
+
+    @pytest.mark.parametrize("name", sorted(KNOWN_TYPES))
+    def test_known_types_are_no_near_miss(self, name: str) -> None:
+        assert near_miss(name) is None
+
+    def test_stored_identifiers_with_a_near_miss_type_are_still_read(self) -> None:
+        """Entries sealed before the check stay readable: the constructor (what the ledger
+        uses to rebuild stored identifiers) and normalize (what the reconciler uses) accept
+        the name; only Identifier.parse, the input path, refuses it."""
+        assert Identifier("emial", "x@example.nl").type == "emial"
+        assert normalize("emial", " X@example.nl ") == "X@example.nl"
 
     def test_invalid_identifier_error_is_a_usage_error_with_exit_code_2(self) -> None:
         assert issubclass(InvalidIdentifierError, UsageError)

@@ -96,17 +96,33 @@ def test_list_shows_metadata_and_due_dates_without_any_key(memory_ledger):
     assert meta.due == datetime(2026, 2, 28, 10, 0, tzinfo=UTC)  # one month, clamped to month end
 
 
-def test_overdue_means_not_effective_within_one_month_of_receipt(memory_ledger):
+def test_overdue_means_received_over_a_month_ago_and_not_yet_effective(memory_ledger):
     ledger = memory_ledger(
         [
             make_entry("LATE", received="2026-09-01"),
             make_entry("DONE", received="2026-09-01", effective="2026-09-20"),
             make_entry("DONE-LATE", received="2026-09-01", effective="2026-10-20"),
             make_entry("RECENT", received="2026-10-25"),
+            make_entry("PLANNED", received="2026-09-01", effective="2026-11-20"),  # after FIXED_NOW
         ]
     )
     overdue = [m.request_id for m in ledger.list_entries() if m.is_overdue(FIXED_NOW)]
-    assert overdue == ["LATE", "DONE-LATE"]
+    assert overdue == ["LATE", "PLANNED"]
+
+
+def test_a_request_carried_out_after_its_deadline_is_completed_late_not_overdue(memory_ledger):
+    ledger = memory_ledger(
+        [
+            make_entry("DONE", received="2026-09-01", effective="2026-10-01"),  # on the due date
+            make_entry("DONE-LATE", received="2026-09-01", effective="2026-10-20"),
+            make_entry("OPEN", received="2026-09-01"),
+            make_entry("UNDATED", effective="2026-10-20"),
+        ]
+    )
+    ledger.append([Entry.completion("OPEN", effective="2026-10-09T14:00:00Z")], now=FIXED_NOW)
+    late = [m.request_id for m in ledger.list_entries() if m.completed_late]
+    assert late == ["DONE-LATE", "OPEN"]
+    assert [m.request_id for m in ledger.list_entries() if m.is_overdue(FIXED_NOW)] == []
 
 
 def test_lookup_finds_a_person_by_any_spelling_of_an_identifier(memory_ledger):

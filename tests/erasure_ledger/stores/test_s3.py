@@ -24,6 +24,7 @@ from erasure_ledger import (
     Ledger,
     LedgerError,
     MemoryStore,
+    StaleKeyringError,
     StorageError,
     StoreConfig,
     TamperedEntryError,
@@ -166,7 +167,7 @@ def test_the_store_refuses_a_second_ledger_and_an_empty_prefix_has_none(s3_ledge
     ledger = s3_ledger()
     with pytest.raises(UsageError, match=f"a ledger already exists at s3://{bucket}/p"):
         Ledger.create(s3_store(), Keyring.generate("x.example/l"), now=FIXED_NOW)
-    with pytest.raises(UsageError, match=rf"no ledger at s3://{bucket}/other \(run erasure-ledger init\)"):
+    with pytest.raises(UsageError, match=rf"^no ledger at s3://{bucket}/other: check the path \(erasure-ledger init creates a NEW ledger\)$"):
         Ledger.open(s3_store("other"))
     assert reopen(ledger).verify().tree_size == 0
 
@@ -182,6 +183,20 @@ def test_the_location_is_normalised_and_safe_to_print():
     assert S3Store("s3://bkt").location == "s3://bkt"
     assert redact_endpoint("http://minio:secret@host:9000/x") == "http://minio:***@host:9000/x"
     assert redact_endpoint(None) == "AWS S3"
+
+
+def test_an_old_keyring_copy_is_refused_on_s3_and_writes_nothing(s3_ledger):
+    ledger = s3_ledger(entries=2)
+    old = ledger.keyring
+    ledger.rotate_key(lambda kr: None)
+    assert isinstance(ledger.store, S3Store)
+    stale = Ledger.open(S3Store(ledger.store.location), old)  # the copy made before the rotation
+    head = ledger.store.read_head()
+    with pytest.raises(StaleKeyringError, match=r"active key is not this ledger's current key "
+                       r"\(kek-1, the ledger is at kek-2\): use the current keyring file"):
+        stale.append([make_entry("R9")], now=FIXED_NOW)
+    assert ledger.store.read_head() == head
+    assert ledger.append([make_entry("R9")], now=FIXED_NOW).seqs == (2,)
 
 
 # -- atomic appends ------------------------------------------------------------------------------
