@@ -561,15 +561,28 @@ class Ledger:
         """
         shredded = {row.seq for row in self.store.iter_key_rows() if row.shredded}
         metas = [
-            parse_leaf(leaf.data, expected_seq=leaf.seq, origin=self.origin).meta(
-                shredded=leaf.seq in shredded
-            )
+            self._parse(leaf).meta(shredded=leaf.seq in shredded)
             for leaf in self.store.iter_leaves()
         ]
         done = _completion_dates(metas)
         for meta in metas:
             when = done.get(meta.request_id)
             yield dataclasses.replace(meta, effective=when) if when and meta.effective is None else meta
+
+    def _parse(self, stored: StoredLeaf) -> Leaf:
+        """Parse a stored leaf and check its request id column against the signed entry.
+
+        The column is what duplicate checks read (it sits outside the signed leaf): an
+        altered one would let a second entry take an existing request id unnoticed.
+
+        Raises:
+            TamperedEntryError: a malformed or misplaced leaf, or an altered request id.
+        """
+        leaf = parse_leaf(stored.data, expected_seq=stored.seq, origin=self.origin)
+        if stored.request_id != leaf.header.get("request_id"):
+            raise TamperedEntryError(f"entry {stored.seq}: its stored request id is not the "
+                                     "signed entry's (altered outside the ledger)")
+        return leaf
 
     def _authenticated(self, leaves: Iterable[StoredLeaf]) -> Iterator[tuple[Leaf, bytes, KeyRow]]:
         """Leaves with their key rows, each row's MAC checked against the leaf's hash.
@@ -581,7 +594,7 @@ class Ledger:
         rows = iter(self.store.iter_key_rows())
         row: KeyRow | None = next(rows, None)
         for stored in leaves:
-            leaf = parse_leaf(stored.data, expected_seq=stored.seq, origin=self.origin)
+            leaf = self._parse(stored)
             leaf_hash = merkle.leaf_hash(stored.data)
             while row is not None and row.seq < stored.seq:
                 row = next(rows, None)
@@ -641,7 +654,7 @@ class Ledger:
         if not 0 <= seq < size:
             raise UsageError(f"no entry {seq} (the ledger holds entries 0..{size - 1})")
         for stored in self.store.iter_leaves(seq, seq + 1):
-            leaf = parse_leaf(stored.data, expected_seq=stored.seq, origin=self.origin)
+            leaf = self._parse(stored)
             # Only this entry's key row (one read), authenticated as strictly as in the walk.
             row = self._checked_row(stored.seq, merkle.leaf_hash(stored.data), self._read_key_row(stored.seq))
             return self._open(leaf, row)

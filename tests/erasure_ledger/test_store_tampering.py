@@ -151,3 +151,17 @@ def test_a_key_row_restored_after_shred_and_rotation_no_longer_opens(sqlite_ledg
     ledger.store.replace_key_rows([before])
     with pytest.raises(IntegrityError):
         ledger.show(before.seq)
+
+
+def test_an_altered_request_id_column_is_tampering(sqlite_ledger):
+    # the column beside the leaf is what duplicate checks read: renaming R1 there would let
+    # a second "R1" in, so every reader that parses leaves compares it with the signed entry
+    path, keyring = sqlite_ledger
+    sql(path, "UPDATE erasure_ledger_leaves SET request_id='R9' WHERE seq=0")
+    ledger = reopen(path, keyring)
+    with pytest.raises(TamperedEntryError, match="entry 0: its stored request id is not the signed"):
+        list(ledger.list_entries())
+    with pytest.raises(TamperedEntryError, match="entry 0: its stored request id"):
+        ledger.open_all()
+    with pytest.raises(TamperedEntryError, match="entry 0: its stored request id"):
+        ledger.show(0)
