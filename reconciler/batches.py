@@ -28,6 +28,8 @@ Left out on purpose: no ledger reading, no residual scan, no object storage (ref
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import logging
 import secrets
 from collections.abc import Callable, Sequence
@@ -122,6 +124,13 @@ def apply_in_batches(conn: Connection, data_map: DataMap, ledger: Ledger, head: 
                 f"snapshot {shown}: an unfinished batched apply (run {run.run_id}) used data "
                 f"map sha256 {run.map_sha256[:16]}... and --as-of {run.as_of.isoformat()}; "
                 "finish it with that map and --as-of, or start over with --discard-journal")
+        if run.extra.get("hash_key", hash_key_fingerprint(hash_key)) != hash_key_fingerprint(
+                hash_key):
+            # values hashed before the interruption would not join those hashed after it
+            raise SnapshotError(
+                f"snapshot {shown}: an unfinished batched apply (run {run.run_id}) hashed values "
+                "with another key (another keyring?); finish it with the keyring it started "
+                "with, or start over with --discard-journal")
         if (run.tree_size, run.root_hash) != (head.tree_size, head.root_hash):
             # its staging holds the entries it started with; they must still be this ledger's
             ledger.verify(trusted_checkpoint=run.checkpoint)
@@ -139,6 +148,11 @@ def apply_in_batches(conn: Connection, data_map: DataMap, ledger: Ledger, head: 
                      progress=progress)
     done.append(runner.start(head))
     return merged(done)
+
+
+def hash_key_fingerprint(hash_key: bytes) -> str:
+    """Which ``hash`` key a run used, without the key (an HMAC of a fixed label)."""
+    return hmac.new(hash_key, b"reconciler journal: hash key", hashlib.sha256).hexdigest()[:32]
 
 
 def run_batch(conn: Connection, statement: sa.TextClause) -> int:
@@ -192,7 +206,8 @@ class _Runner:
                           fingerprint=fingerprint,
                           subjects=ordered(prep.staging.subject_counts()),
                           shared=tuple((r.table, r.group, r.rows, r.by_source) for r in shared),
-                          drift=prep.drift())
+                          drift=prep.drift(),
+                          extra={"hash_key": hash_key_fingerprint(self.hash_key)})
                 step = "journal"
                 journal.insert(self.conn, run)
         except BaseException as exc:

@@ -26,9 +26,11 @@ import difflib
 import functools
 from collections.abc import Callable, Iterable, Sequence
 
+import sqlalchemy as sa
+
 from reconciler.datamap import DataMap, TableMap
 from reconciler.errors import DataMapError
-from reconciler.ops import AnonymizeRows, DeleteRows, Op, Reference
+from reconciler.ops import AnonymizeRows, DeleteRows, Op, Reference, SetColumns
 from reconciler.planner import link_depth
 from reconciler.references import Refusal, table_path
 from reconciler.schema import SnapshotSchema
@@ -38,6 +40,7 @@ from reconciler.strategies import SetFakeFromKey, SetValue, Strategy
 Scope = Callable[[str, Sql], str]  # SQL: the row (alias) is in scope
 # how alike a missing name and a present one must be to be taken for a typo (difflib ratio)
 _TYPO_CUTOFF = 0.8
+_ROUND_TRIP = "rc_tmp_round_trip"
 
 
 def not_a_typo(data_map: DataMap, path: str, what: str, name: str, *, present: Iterable[str],
@@ -211,6 +214,55 @@ class Checks:
                         "other value would point nowhere; use the null strategy")
         assert assignment is not None
         self.ctx.assignments[(table.name, column)] = assignment
+
+    def stored_values(self, ops: Sequence[Op]) -> None:
+        """Every fixed value (``{fixed: ...}``, an opt-out's ``set:``) must be stored as
+        written: a column that rounds it (1.234 in NUMERIC(10,2), fractional seconds in
+        DATETIME(0)) would keep "would change" true for ever, so a second apply would change
+        the rows again and a batched apply would never finish. Each value is written to a
+        temporary column of the same type and compared back the way the statements compare.
+
+        Raises:
+            DataMapError: a value the column cannot hold as written.
+        """
+        wanted: dict[tuple[str, str], tuple[str, object]] = {}
+        for (table, column), assignment in self.ctx.assignments.items():
+            if isinstance(assignment, SetValue) and assignment.value is not None:
+                where = self.map.where(f"{table_path(self.map, table)}.columns.{column}")
+                wanted[(table, column)] = (where, assignment.value)
+        for op in ops:
+            if isinstance(op, SetColumns):
+                for column, value in op.values:
+                    if value is not None and column in self.ctx.usable[op.table].columns:
+                        wanted.setdefault((op.table, column), (self.map.where(op.path), value))
+        for (table, column), (where, value) in wanted.items():
+            if not self.stored_as_written(table, column, value):
+                raise DataMapError(f"{where}: the value for column {table}.{column} is not stored "
+                                   "as written (the column rounds or truncates it); write it as "
+                                   "the column stores it")
+
+    def stored_as_written(self, table: str, column: str, value: object) -> bool:
+        snap = self.ctx.usable[table]
+        try:
+            kind = str(snap.types[column].compile(dialect=self.ctx.conn.dialect))
+        except sa.exc.CompileError:
+            return True  # a type we cannot recreate: not checked
+        dialect = self.ctx.dialect
+        conn = self.ctx.conn
+        bound = sa.bindparam("v", value, type_=snap.types[column])
+        conn.execute(sa.text(dialect.drop_temp_table(_ROUND_TRIP)))
+        conn.execute(sa.text(dialect.create_temp_table(_ROUND_TRIP, [("v", kind)])))
+        try:
+            with conn.begin_nested():  # a refused value must not abort the transaction
+                conn.execute(sa.text(f"INSERT INTO {_ROUND_TRIP} (v) VALUES (:v)")
+                             .bindparams(bound))
+                changed = int(conn.execute(sa.text(
+                    f"SELECT COUNT(*) FROM {_ROUND_TRIP} WHERE v IS NULL OR v <> :v")
+                    .bindparams(bound)).scalar_one())
+        except sa.exc.DBAPIError:
+            changed = 1  # the column refuses the value outright
+        conn.execute(sa.text(dialect.drop_temp_table(_ROUND_TRIP)))
+        return not changed
 
     def cascades(self, ops: Sequence[Op]) -> None:
         """Refuse ``ON DELETE CASCADE`` from kept rows into rows the run deletes.

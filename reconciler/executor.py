@@ -129,6 +129,7 @@ def prepare(conn: Connection, plan: Plan, data_map: DataMap, *, hash_key: bytes,
     ops = sort_ops(expanded.ops, table_order(data_map, ctx.usable))
     ctx.ops = tuple(ops)
     checks.cascades(ops)
+    checks.stored_values(ops)
     staging = Staging(ctx, st, plan, hash_key=hash_key, region=default_region)
     return Prepared(ctx=ctx, st=st, checks=checks, expanded=expanded, ops=ops, staging=staging)
 

@@ -452,6 +452,11 @@ class Statements:
         Raises:
             DataMapError: the table has no primary key and the database no row identity.
         """
+        if isinstance(op, DeleteRows) and any(
+                fk.table == op.table for fk in self.ctx.schema.referencing(op.table)):
+            # rows that reference each other (a reply to a note) must go in one statement:
+            # a batch could take a row and leave the one referencing it, breaking the key
+            return self.statement(op, dry_run=False)
         target = self.q(op.table)
         sql = Sql()
         person = self.membership(op, target, sql)
