@@ -27,7 +27,10 @@ or the key is ``None`` and the value is normalised in full):
   numbers, "ext.") or non-ASCII characters are normalised in full.
 
 Free text (:class:`TextFilter`), a page of texts at a time: the texts are joined by NUL and
-searched with one Aho-Corasick automaton (``pyahocorasick``) per kind of needle, in C:
+searched with one Aho-Corasick automaton (``pyahocorasick``) per kind of needle, in C (a
+needle is the last 16 characters of a ledger value, or of an address's local part with its
+"@": any part of a value is in every text that holds it, and short needles keep the tries
+small):
 
 - e-mail addresses: the ledger's ASCII addresses in the lower-cased page (a page with
   non-ASCII text or an ACE label falls back to every text with an "@");
@@ -76,6 +79,10 @@ _NOT_ALNUM_OR_SEPARATOR = re.compile(r"[^0-9A-Za-z\x00]+")
 _ASCII_KEEP_DIGITS = {c: None for c in range(1, 128) if not chr(c).isdigit()}
 _ASCII_KEEP_ALNUM = {c: None for c in range(1, 128) if not chr(c).isalnum()}
 _SEPARATOR = "\x00"
+# Automaton needles are the last characters of a ledger value, at most this many: any part
+# of a value is in every text that holds the value, and a trie of whole cookie ids and
+# e-mail addresses took hundreds of megabytes for 100,000 requests.
+_NEEDLE = 16
 _OPAQUE_EXCEPT = frozenset({"email", "phone", "iban", "ip", "kvk", "mac"})
 
 
@@ -194,7 +201,7 @@ class ValueFilter:
             # one, which are always normalised in full
             self.keys[id_type] = {k for v in values if (k := key(id_type, v)) is not None}
             if id_type == "iban":
-                self.iban_automaton = _automaton(self.keys[id_type])
+                self.iban_automaton = _automaton(v[-_NEEDLE:] for v in self.keys[id_type])
 
     def holds(self, id_type: str) -> bool:
         """True when the ledger has values of ``id_type`` at all."""
@@ -259,7 +266,8 @@ class TextFilter:
         self.emails = bool(values.get("email"))
         # An address in an ASCII text without ACE labels ("xn--") is its lower-cased spelling,
         # so a lower-cased page holds it; any other page is tested at each "@"
-        self.email_automaton = _automaton(e for e in values.get("email", ()) if e.isascii())
+        self.email_automaton = _automaton(_email_needle(e) for e in values.get("email", ())
+                                          if e.isascii())
         self.iban_heads = frozenset(v[:4] for v in values.get("iban", ()))
         self.phones = DigitWindows(phone_tail(v) for v in values.get("phone", ()))
         self.kvks = DigitWindows(values.get("kvk", ()))
@@ -268,7 +276,7 @@ class TextFilter:
         # an IPv4 address can be written as IPv4-mapped IPv6 in hex ("::ffff:c0a8:10a")
         self.ipv4_mapped = any(":" not in v for v in values.get("ip", ()))
         # exact tokens (opaque types, IPv4): a token is a substring of the text (in NFC)
-        self.tokens = _automaton(unicodedata.normalize("NFC", v)
+        self.tokens = _automaton(unicodedata.normalize("NFC", v)[-_NEEDLE:]
                                  for id_type, items in values.items()
                                  if id_type not in _OPAQUE_EXCEPT or id_type == "ip"
                                  for v in items)
@@ -276,7 +284,7 @@ class TextFilter:
         self.numbers = _automaton(
             self.phones.needles | self.kvks.needles)
         # every IBAN, for one pass over a page's letters and digits (separators dropped)
-        self.iban_automaton = _automaton(values.get("iban", ()))
+        self.iban_automaton = _automaton(v[-_NEEDLE:] for v in values.get("iban", ()))
 
     def suspects(self, texts: Sequence[str]) -> Iterable[int]:
         """The positions of ``texts`` that may hold a ledger identifier.
@@ -363,6 +371,13 @@ def _automaton_suspects(automaton: ahocorasick.Automaton, page: str) -> set[int]
         return set()
     starts = _starts(page.split(_SEPARATOR))
     return {bisect_right(starts, end) - 1 for end in ends}
+
+
+def _email_needle(address: str) -> str:
+    """The end of the local part and the "@": what tells addresses apart (their domains are
+    shared), in at most :data:`_NEEDLE` characters."""
+    local = address.rpartition("@")[0]
+    return local[-(_NEEDLE - 1):] + "@"
 
 
 def _automaton(needles: Iterable[str]) -> ahocorasick.Automaton | None:
