@@ -21,6 +21,8 @@ from reconciler.dialects.base import DefaultDialect
 
 PAGE = 10_000  # rows fetched at a time
 _CURSORS = itertools.count()  # names of PostgreSQL server-side cursors
+_TEXT = frozenset({str})
+_TEXT_OR_NULL = frozenset({str, type(None)})
 
 
 def text_pages(conn: Connection, dialect: DefaultDialect, table: str, columns: Sequence[str],
@@ -39,8 +41,11 @@ def text_pages(conn: Connection, dialect: DefaultDialect, table: str, columns: S
     for rows in stream_rows(conn, f"SELECT {select} FROM {table} WHERE {where}"):
         texts: list[list[str]] = []
         for values in list(zip(*rows, strict=True))[width:]:
-            if all(type(value) is str for value in values):  # the common case, in C
+            kinds = set(map(type, values))  # in C: the common cases need no call per value
+            if kinds <= _TEXT:
                 texts.append(list(values))
+            elif kinds <= _TEXT_OR_NULL:
+                texts.append([value or "" for value in values])
             else:
                 texts.append([_text(dialect.decode_value(value)) for value in values])
         yield rows, texts
