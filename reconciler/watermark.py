@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
 
-from erasure_ledger import IntegrityError, Ledger, LedgerVerifier, OpenedEntry
+from erasure_ledger import BadSignatureError, IntegrityError, Ledger, LedgerVerifier, OpenedEntry
 from reconciler.errors import SnapshotError, cannot_connect, redact_url
 from reconciler.schema import OWN_TABLES
 
@@ -190,6 +190,12 @@ def check_watermark(watermark: Watermark, ledger: Ledger) -> None:
                 or verified.origin != watermark.origin):
             raise IntegrityError("the row's tree size or root hash differ from its signed note")
         ledger.verify(trusted_checkpoint=watermark.checkpoint)
+    except BadSignatureError:
+        # no public key was given here: the ledger's own key did not sign this checkpoint
+        raise BadSignatureError(
+            f"snapshot watermark ({WATERMARK_TABLE}): not signed by this ledger's key (stamped "
+            "by another ledger, or forged); check --ledger, or date the snapshot with "
+            "--snapshot-time after removing the watermark row") from None
     except IntegrityError as exc:
         raise type(exc)(f"snapshot watermark ({WATERMARK_TABLE}): {exc}") from None
 

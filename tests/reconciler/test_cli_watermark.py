@@ -15,9 +15,10 @@ from tests.reconciler.test_cli import CANARY, ERASE_CANARY, common, invoke, make
 
 ERASED_LONG_AGO = {"request_id": "DSR-1", "kind": "erasure",
                    "identifiers": {"email": "jan@example.nl"}, "effective": "2020-01-01"}
-ANOTHER_LEDGER = ("reconciler: error: snapshot watermark (erasure_reconciler_watermark): "
-                  "checkpoint: signature does not verify with the given public key (forged "
-                  "checkpoint or wrong key)\n")
+ANOTHER_LEDGER = ("reconciler: error: snapshot watermark (erasure_reconciler_watermark): not "
+                  "signed by this ledger's key (stamped by another ledger, or forged); check "
+                  "--ledger, or date the snapshot with --snapshot-time after removing the "
+                  "watermark row\n")
 
 
 def another_dir(parent: Path, name: str) -> Path:

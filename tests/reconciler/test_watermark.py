@@ -200,15 +200,15 @@ def set_row(url: str, **values: object) -> None:
 def test_a_watermark_from_another_ledger_is_exit_3(sqlite_shop: str, make_ledger: MakeLedger) -> None:
     stamp(sqlite_shop, make_ledger(ERASE_JAN), now=STAMPED)
     with pytest.raises(BadSignatureError, match=r"^snapshot watermark \(erasure_reconciler_"
-                                                r"watermark\): checkpoint: signature does not "
-                                                r"verify") as excinfo:
+                                                r"watermark\): not signed by this ledger's "
+                                                r"key \(stamped by another ledger") as excinfo:
         run(sqlite_shop, make_ledger(ERASE_JAN))
     assert excinfo.value.exit_code == 3
 
 
 @pytest.mark.parametrize(("change", "error", "message"), [
     pytest.param(lambda note: note.replace("\n1\n", "\n7\n", 1), BadSignatureError,
-                 "signature does not verify", id="forged-size"),
+                 "not signed by this ledger's key", id="forged-size"),
     pytest.param(lambda note: note.split("\n\n")[0] + "\n", IntegrityError, "malformed note",
                  id="signature-stripped"),
 ])
