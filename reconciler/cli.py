@@ -373,6 +373,11 @@ def verify_command(db: str, map_path: str, ledger_location: str, keyring_path: s
                    "temporary copy]")
 @click.option("--restore-timeout", type=click.IntRange(min=1), default=3600, show_default=True,
               metavar="SECONDS", help="Stop a dump's restore tool after this long.")
+@click.option("--trust-dump", is_flag=True,
+              help="The dump comes from a source you trust: restore it even if the "
+                   "--scratch-db user's rights reach beyond that database (a superuser, "
+                   "CREATEDB, server files, other databases). Without it such a user is "
+                   "refused.")
 @click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL",
               help="S3/KMS-compatible endpoint. [env: AWS_ENDPOINT_URL]")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
@@ -381,7 +386,8 @@ def verify_command(db: str, map_path: str, ledger_location: str, keyring_path: s
 @replay_options
 @handle_errors
 def drill_command(snapshot: str, map_path: str, ledger_location: str, keyring_path: str,
-                  scratch_db: str | None, restore_timeout: int, endpoint_url: str | None,
+                  scratch_db: str | None, restore_timeout: int, trust_dump: bool,
+                  endpoint_url: str | None,
                   report_path: str | None, as_json: bool, as_of: dt.datetime | None,
                   snapshot_time: dt.datetime | None) -> None:
     """Copy a backup to a scratch database, apply and verify there, report, clean up."""
@@ -394,7 +400,7 @@ def drill_command(snapshot: str, map_path: str, ledger_location: str, keyring_pa
         result = drill(snapshot, data_map, ledger, as_of=day, hash_key=_hash_key(ledger),
                        scratch_db=scratch_db, objects=ObjectStore(endpoint_url=endpoint_url),
                        snapshot_time=_utc(snapshot_time), progress=progress,
-                       restore_timeout=restore_timeout)
+                       restore_timeout=restore_timeout, trust_dump=trust_dump)
     replayed = result.replay
     report = build_report(
         command="drill", tool_version=__version__, now=dt.datetime.now(dt.UTC),

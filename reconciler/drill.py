@@ -72,7 +72,8 @@ def drill(snapshot: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, h
           snapshot_time: dt.datetime | None = None,
           progress: Progress | None = None,
           workdir: Path | None = None,
-          restore_timeout: float = RESTORE_TIMEOUT) -> DrillResult:
+          restore_timeout: float = RESTORE_TIMEOUT,
+          trust_dump: bool = False) -> DrillResult:
     """Apply and verify the ledger on a scratch copy of ``snapshot``; never touch the source.
 
     Args:
@@ -94,11 +95,15 @@ def drill(snapshot: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, h
         workdir: where the temporary directory goes (default: the system's).
         restore_timeout: seconds a dump's client tool (``pg_restore``, ``psql``,
             ``mariadb``) may run before it is stopped.
+        trust_dump: restore a dump even when the scratch user's rights reach beyond the
+            scratch database (superuser, CREATEDB, server files, other databases): the dump
+            comes from a source the caller trusts. Without it such a user is refused.
 
     Raises:
         SnapshotError: the snapshot cannot be read or copied, is neither SQLite nor a dump
             this drill restores, the scratch database is missing, of the wrong kind or not
-            empty, or the dump's client tool is missing or fails; and everything
+            empty, its user could leave it (without ``trust_dump``), or the dump's client
+            tool is missing, too old or fails; and everything
             :func:`reconciler.replay.replay` raises.
 
     Returns:
@@ -120,7 +125,8 @@ def drill(snapshot: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, h
             loaded = _scratch_tables(local, scratch_db, progress)
         else:
             loaded = _restored_dump(local, kind, scratch_db, shown=shown,
-                                    timeout=restore_timeout, progress=progress)
+                                    timeout=restore_timeout, progress=progress,
+                                    trust_dump=trust_dump)
         with loaded as server:
             if server is not None:
                 scratch, target = redact_url(server), server
@@ -190,7 +196,8 @@ def _dump_kind(path: Path, shown: str) -> DumpKind:
 
 @contextmanager
 def _restored_dump(local: Path, kind: DumpKind, scratch_db: str | None, *, shown: str,
-                   timeout: float, progress: Progress | None) -> Iterator[str]:
+                   timeout: float, progress: Progress | None,
+                   trust_dump: bool = False) -> Iterator[str]:
     """Restore the dump into ``scratch_db`` with its own client tool; empty it afterwards."""
     if scratch_db is None:
         raise SnapshotError(f"{shown} is a {kind.label}: give --scratch-db, the URL of an "
@@ -198,7 +205,8 @@ def _restored_dump(local: Path, kind: DumpKind, scratch_db: str | None, *, shown
     report = progress or NullProgress()
     report.phase("restore", 1)
     report.step(f"restore with {kind.tools[0]}")
-    with restored(local, kind, scratch_db, shown=shown, timeout=timeout) as server:
+    with restored(local, kind, scratch_db, shown=shown, timeout=timeout,
+                  trust_dump=trust_dump) as server:
         report.done()
         yield server
 

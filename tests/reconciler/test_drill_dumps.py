@@ -3,6 +3,10 @@
 client tool, applied and verified there; the dump is only read, the scratch is empty again
 afterwards (also after a failure), and no tool message that could quote a row is shown.
 
+These tests restore as the servers' superuser (``postgres``, ``root``), so they pass
+``--trust-dump``; test_drill_restore_security.py covers the restricted drill user, hostile
+dumps and what a superuser without the flag gets.
+
 PostgreSQL tests use a database of their own (not a schema): a dump names its schemas. A
 missing client tool or server is a skip on a laptop and a failure when ``CI=true``.
 """
@@ -100,7 +104,7 @@ def new_database() -> Iterator[NewDatabase]:
         yield create
 
 
-def make_dump(fmt: str, source: str, path: Path) -> Path:
+def make_dump(fmt: str, source: str, path: Path, options: tuple[str, ...] = ()) -> Path:
     """Dump the database at ``source`` with the real tool, as a backup job would."""
     server, tool, restorer = FORMATS[fmt]
     require_tool(tool)
@@ -110,9 +114,10 @@ def make_dump(fmt: str, source: str, path: Path) -> Path:
         libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
         args = [tool, f"--dbname={libpq}", f"--file={path}"]
         args += ["--format=custom"] if fmt == "pg-custom" else ["--format=plain"]
+        args += options
     else:
         args = [tool, f"--host={url.host}", f"--port={url.port}", f"--user={url.username}",
-                "--protocol=TCP", f"--result-file={path}", str(url.database)]
+                "--protocol=TCP", f"--result-file={path}", *options, str(url.database)]
     subprocess.run(args, check=True, capture_output=True, timeout=60)
     return path
 
@@ -122,9 +127,10 @@ Backup = Callable[..., Path]
 
 @pytest.fixture
 def backup_of(tmp_path: Path, new_database: NewDatabase) -> Backup:
-    """``backup_of(fmt, complaint=None)``: a dump of the shop (plus a complaint row)."""
+    """``backup_of(fmt, complaint=None, options=())``: a dump of the shop (plus a complaint
+    row), made with the dump tool's extra ``options``."""
 
-    def build(fmt: str, complaint: str | None = None) -> Path:
+    def build(fmt: str, complaint: str | None = None, options: tuple[str, ...] = ()) -> Path:
         source = new_database(FORMATS[fmt][0])
         rows: dict[str, list[dict[str, Any]]] = {**SHOP_ROWS}
         if complaint is not None:
@@ -132,7 +138,7 @@ def backup_of(tmp_path: Path, new_database: NewDatabase) -> Backup:
         load(source, shop_metadata(), rows)
         directory = tmp_path / "backups"
         directory.mkdir(exist_ok=True)
-        return make_dump(fmt, source, directory / f"shop-{fmt}.dump")
+        return make_dump(fmt, source, directory / f"shop-{fmt}.dump", options)
 
     return build
 
@@ -187,7 +193,8 @@ def test_a_dump_is_restored_applied_reported_and_removed(
     files = make_files(tmp_path, [ERASE_JAN, OPTOUT_KLAAS])
     report = tmp_path / "drill.json"
 
-    result = invoke(*drill_args(backup, files, "--scratch-db", scratch, "--report", str(report)))
+    result = invoke(*drill_args(backup, files, "--scratch-db", scratch, "--report", str(report),
+                                "--trust-dump"))
 
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
@@ -224,7 +231,8 @@ def test_the_erased_person_is_gone_in_the_restored_scratch(
     backup = backup_of(fmt)
     scratch = new_database(FORMATS[fmt][0])
     peek = Peek(scratch)
-    result = run(backup, make_ledger(ERASE_JAN, OPTOUT_KLAAS), scratch_db=scratch, progress=peek)
+    result = run(backup, make_ledger(ERASE_JAN, OPTOUT_KLAAS), scratch_db=scratch, progress=peek,
+                 trust_dump=True)
 
     assert result.replay.scan is not None
     assert result.replay.scan.clean
@@ -248,8 +256,9 @@ def test_a_corrupt_dump_is_exit_2_one_line_and_leaves_the_scratch_empty(
     files = make_files(tmp_path, [ERASE_CANARY])
     caplog.set_level(logging.DEBUG)
 
-    result = invoke(*drill_args(backup, files, "--scratch-db", scratch))
-    debug = invoke("--debug", *drill_args(backup, files, "--scratch-db", scratch))
+    result = invoke(*drill_args(backup, files, "--scratch-db", scratch, "--trust-dump"))
+    debug = invoke("--debug", *drill_args(backup, files, "--scratch-db", scratch,
+                                          "--trust-dump"))
 
     tool = FORMATS[fmt][2]
     assert result.exit_code == 2
@@ -395,17 +404,17 @@ def test_the_password_goes_through_the_environment_never_the_command_line(
     password = "s3cret-" + secrets.token_hex(4)  # trust auth: any password is accepted
     scratch = sa.make_url(new_database("postgresql")).set(password=password)
     calls: list[tuple[list[str], dict[str, str]]] = []
-    real_run = subprocess.run
+    real_popen = subprocess.Popen
 
     def spy(args: list[str], **kwargs: Any) -> Any:
         calls.append((list(args), dict(kwargs["env"])))
-        return real_run(args, **kwargs)
+        return real_popen(args, **kwargs)
 
-    monkeypatch.setattr(restore.subprocess, "run", spy)
+    monkeypatch.setattr(restore.subprocess, "Popen", spy)
     report = tmp_path / "drill.json"
     result = invoke(*drill_args(backup, make_files(tmp_path, [ERASE_JAN]), "--scratch-db",
                                 scratch.render_as_string(hide_password=False),
-                                "--report", str(report)))
+                                "--report", str(report), "--trust-dump"))
 
     assert result.exit_code == 0, result.stderr
     [(args, env)] = calls
@@ -433,7 +442,8 @@ def test_a_restore_that_runs_too_long_is_stopped_and_the_scratch_emptied(
     scratch = new_database("postgresql")
     with pytest.raises(SnapshotError, match=r"^psql did not finish the restore within 0.001 s "
                                             r"and was stopped; the scratch database was emptied$"):
-        run(backup, make_ledger(ERASE_JAN), SHOP_MAP, scratch_db=scratch, restore_timeout=0.001)
+        run(backup, make_ledger(ERASE_JAN), SHOP_MAP, scratch_db=scratch, restore_timeout=0.001,
+            trust_dump=True)
     assert leftovers(scratch) == []
     assert list(scratch_tmp.iterdir()) == []
 
