@@ -259,17 +259,22 @@ def _members(keyed: list[str], keys: set[str]) -> Sequence[int]:
 
 
 class TextFilter:
-    """Which extractions a free text needs, given the ledger's identifiers."""
+    """Which extractions a free text needs, given the ledger's identifiers.
+
+    It holds the :class:`ValueFilter` of the same identifiers (``values``), whose phone tails
+    and IBAN automaton it shares: a scan needs both and builds them once.
+    """
 
     def __init__(self, by_type: Mapping[str, Iterable[str]]) -> None:
         values = {t: list(v) for t, v in by_type.items()}
+        self.values = ValueFilter(values)
         self.emails = bool(values.get("email"))
         # An address in an ASCII text without ACE labels ("xn--") is its lower-cased spelling,
         # so a lower-cased page holds it; any other page is tested at each "@"
         self.email_automaton = _automaton(_email_needle(e) for e in values.get("email", ())
                                           if e.isascii())
         self.iban_heads = frozenset(v[:4] for v in values.get("iban", ()))
-        self.phones = DigitWindows(phone_tail(v) for v in values.get("phone", ()))
+        self.phones = self.values.tails
         self.kvks = DigitWindows(values.get("kvk", ()))
         self.any_token_text = bool(values.get("mac"))
         self.colon_texts = any(":" in v for v in values.get("ip", ()))
@@ -283,18 +288,19 @@ class TextFilter:
         # every phone tail and KvK number, for one C-level pass over a page's digits
         self.numbers = _automaton(
             self.phones.needles | self.kvks.needles)
-        # every IBAN, for one pass over a page's letters and digits (separators dropped)
-        self.iban_automaton = _automaton(v[-_NEEDLE:] for v in values.get("iban", ()))
+        # every IBAN, for one pass over a page's letters and digits (separators dropped); an
+        # IBAN's normal form is its own key, so the value filter's automaton is this one
+        self.iban_automaton = self.values.iban_automaton
 
     def suspects(self, texts: Sequence[str]) -> Iterable[int]:
         """The positions of ``texts`` that may hold a ledger identifier.
 
-        The same pre-tests as :meth:`phone_candidate`, :meth:`token_candidate`, an "@" and
-        an IBAN head, run over a whole page at once (the texts joined by NUL) with C-level
-        passes (regular expressions, one Aho-Corasick automaton for the numbers), so the
-        cost per text is a few characters' worth, not a few Python calls. Every text it
-        returns must still go through the per-text tests; every text it leaves out passes
-        none of them.
+        The pre-tests of the module docstring (e-mail addresses, numbers, IBANs, tokens),
+        run over a whole page at once (the texts joined by NUL) with C-level passes
+        (``str.translate`` and one Aho-Corasick automaton per kind of needle), so the cost
+        per text is a few characters' worth, not a few Python calls. Every text it returns
+        must still go through the per-text tests of :mod:`reconciler.scan`; every text it
+        leaves out holds no ledger identifier.
         """
         try:
             page = _SEPARATOR.join(texts)
@@ -330,7 +336,6 @@ class TextFilter:
         if self.iban_automaton is not None:
             hits.update(_automaton_suspects(self.iban_automaton, _compact_page(written)))
         return sorted(hits)
-
 
     def _email_positions(self, page: str, texts: Sequence[str]) -> Iterable[int]:
         lowered = page.lower()

@@ -41,7 +41,7 @@ from reconciler.columns import stream_rows, text_pages
 from reconciler.datamap import DataMap
 from reconciler.dialects import dialect_for
 from reconciler.heuristics import looks_personal
-from reconciler.prefilter import TextFilter, ValueFilter, digits_of
+from reconciler.prefilter import TextFilter, digits_of
 from reconciler.progress import NullProgress, Progress
 from reconciler.schema import SnapshotSchema, reflect
 
@@ -95,8 +95,8 @@ class _Index:
                  request_ids: dict[int, str]) -> None:
         self.by_type = by_type
         self.request_ids = request_ids
-        self.values = ValueFilter(self.by_type)
         self.text = TextFilter(self.by_type)
+        self.values = self.text.values
         # exact tokens: opaque types share one table (a token is compared as written)
         self.opaque: dict[str, list[int]] = {}
         for id_type, values in self.by_type.items():
