@@ -52,6 +52,7 @@ from reconciler.executor import (
     Prepared,
     change_of,
     count,
+    identifier_type_warnings,
     kept_shared,
     label,
     matched_directly,
@@ -60,7 +61,6 @@ from reconciler.executor import (
     settings,
     shared_warning,
     stage_and_check,
-    unused_custom_types,
 )
 from reconciler.journal import OpState, Run
 from reconciler.ops import AnonymizeRows, Op
@@ -274,7 +274,7 @@ class _Runner:
                 f"{run.batches} batch(es) committed and journaled (run {run.run_id}); run "
                 "the same apply again to resume") from None
         warnings += trigger_warnings(schema, changes)
-        warnings += unused_custom_types(self.map, self.plan)
+        warnings += identifier_type_warnings(self.map, self.plan)
         return Execution(dry_run=False, results=tuple(results), drift=run.drift,
                          schema_fingerprint=run.fingerprint, subjects=run.subjects,
                          warnings=tuple(dict.fromkeys(warnings)),

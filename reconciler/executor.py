@@ -213,7 +213,7 @@ def execute(conn: Connection, plan: Plan, data_map: DataMap, *, dry_run: bool,
             changes.append(change)
             fired += bool(not dry_run and trigger_warnings(ctx.schema, [change]))
     warnings += trigger_warnings(ctx.schema, changes)
-    warnings += unused_custom_types(data_map, plan)
+    warnings += identifier_type_warnings(data_map, plan)
     return Execution(dry_run=dry_run, results=tuple(results), drift=prep.drift(),
                      schema_fingerprint=ctx.schema.fingerprint, subjects=subject_counts,
                      warnings=tuple(dict.fromkeys(warnings)))
@@ -236,7 +236,7 @@ def count(ctx: Context, st: Statements, op: Op, *, dry_run: bool = False
     return ordered(tuple((str(s), int(n)) for s, n in rows))
 
 
-def unused_custom_types(data_map: DataMap, plan: Plan) -> list[str]:
+def identifier_type_warnings(data_map: DataMap, plan: Plan) -> list[str]:
     """A warning per identifier type that one side names and the other never uses.
 
     A custom type of the map that no ledger entry uses matches nobody, and a type of the
@@ -294,4 +294,4 @@ def _source_order(src: str) -> tuple[int, str]:
 
 __all__ = ["KEPT_ACTIONS", "Batches", "Execution", "OpResult", "Prepared", "change_of", "count",
            "execute", "kept_shared", "label", "matched_directly", "ordered", "prepare",
-           "settings", "shared_warning", "stage_and_check", "unused_custom_types"]
+           "settings", "shared_warning", "stage_and_check", "identifier_type_warnings"]

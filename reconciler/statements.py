@@ -219,7 +219,7 @@ class Statements:
     def _semi_match(self, table: TableMap, row: str, group: str, sql: Sql) -> str | None:
         """A table matched on identifier columns: ``col IN (staged spellings)`` per column,
         where the database compares text with a plain ``=`` (not MariaDB)."""
-        if self.dialect.exact_eq("a", "b") != "a = b":
+        if not self.dialect.plain_text_equality:
             return None
         grp, tbl = sql.bind(group), sql.bind(table.name)
         parts = [f"{self.col(row, table.name, column)} IN (SELECT m.raw FROM {MATCH} m WHERE "
@@ -229,7 +229,7 @@ class Statements:
 
     def _plain(self, table: str, columns: Sequence[str]) -> bool:
         """True when :meth:`key_eq` on these columns is a plain ``=`` (which ``IN`` is)."""
-        return self.dialect.exact_eq("a", "b") == "a = b" or self._textless(table, columns)
+        return self.dialect.plain_text_equality or self._textless(table, columns)
 
     def _textless(self, table: str, columns: Sequence[str]) -> bool:
         """True when none of these columns holds text (collations play no part)."""

@@ -16,6 +16,8 @@ class DefaultDialect:
 
     #: batched apply: the database takes ``LIMIT`` on a single-table DELETE and UPDATE itself
     limit_in_dml: ClassVar[bool] = False
+    #: :meth:`exact_eq` is a plain ``=``, so ``col IN (SELECT staged ...)`` means the same
+    plain_text_equality: ClassVar[bool] = True
 
     def create_temp_table(self, name: str, columns: Sequence[tuple[str, str]], *,
                           persistent: bool = False) -> str:

@@ -16,6 +16,8 @@ class MySQLDialect(DefaultDialect):
     # DELETE/UPDATE ... LIMIT n: the target table cannot appear in a subquery of its own
     # statement here ("can't specify target table"), so no ``key IN (SELECT ... LIMIT n)``.
     limit_in_dml: ClassVar[bool] = True
+    # exact_eq compares UTF-8 bytes: '=' alone folds case and trailing spaces
+    plain_text_equality: ClassVar[bool] = False
 
     def create_temp_table(self, name: str, columns: Sequence[tuple[str, str]], *,
                           persistent: bool = False) -> str:
