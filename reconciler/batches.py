@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection
 
 from erasure_ledger import Ledger, OpenedEntry
 from reconciler import journal
+from reconciler.chains import ChainDelete, chain_delete, unlinked_changes
 from reconciler.checks import trigger_warnings
 from reconciler.datamap import DataMap
 from reconciler.dialects import dialect_for
@@ -155,12 +156,14 @@ def hash_key_fingerprint(hash_key: bytes) -> str:
     return hmac.new(hash_key, b"reconciler journal: hash key", hashlib.sha256).hexdigest()[:32]
 
 
-def run_batch(conn: Connection, statement: sa.TextClause) -> int:
-    """Run one batch statement.
+def run_batch(conn: Connection, statement: sa.TextClause | ChainDelete) -> int:
+    """Run one batch statement (or the rounds of a delete of rows that reference each other).
 
     Returns:
         The rows it changed.
     """
+    if isinstance(statement, ChainDelete):
+        return statement.run(conn)
     return int(conn.execute(statement).rowcount)
 
 
@@ -251,6 +254,8 @@ class _Runner:
                    for t, g, n, by in run.shared]
         warnings = [shared_warning(r) for r in results]
         changes: list[tuple[str, str]] = []
+        # references set to NULL before a delete by an earlier attempt (see reconciler.chains)
+        prep.ctx.unlinked.update(run.extra.get("unlinked", ()))
         step = "finish"
         try:
             for op, state in zip(prep.ops, run.ops, strict=True):
@@ -263,7 +268,7 @@ class _Runner:
                 results.append(OpResult(op.table, op.action, op.group, op.path, state.rows,
                                         state.by_source))
                 if state.rows:
-                    changes.append(change_of(op))
+                    changes += [change_of(op), *unlinked_changes(prep.ctx, op)]
             step = "drop staging"
             self._finish(run)
         except sa.exc.SQLAlchemyError as exc:
@@ -310,13 +315,17 @@ class _Runner:
             # every row a batch changes was counted at least once, so the counts bound
             # the rows; a statement that went on changing rows would never end
             bound = sum(n for _, n in state.by_source)
-            statement = st.batch(op, self.batch_rows) if bound else None
+            # rows that reference each other go in one batch, in rounds where keys are checked
+            # row by row (reconciler.chains)
+            statement = (chain_delete(st, op) or st.batch(op, self.batch_rows)) if bound else None
             if statement is None:
                 state.status = "done"
             else:
                 rows = run_batch(self.conn, statement)
                 state.rows += rows
                 state.batches += 1
+                if ctx.unlinked:  # journaled, so a resumed run still warns of the UPDATE
+                    run.extra["unlinked"] = sorted(ctx.unlinked)
                 if state.rows > bound:
                     raise SnapshotError(
                         f"snapshot {self.shown}: {label(op)} changed more rows than it "

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from erasure_ledger import KNOWN_TYPES
+from reconciler.chains import chain_delete, unlinked_changes
 from reconciler.checks import Checks, trigger_warnings
 from reconciler.datamap import DataMap
 from reconciler.ops import AnonymizeRows, DeleteRows, Op
@@ -209,9 +210,9 @@ def execute(conn: Connection, plan: Plan, data_map: DataMap, *, dry_run: bool,
         logger.debug("%s %s (%s): %d row(s)", op.action, op.table, op.group, result.rows)
         results.append(result)
         if result.rows:
-            change = change_of(op)
-            changes.append(change)
-            fired += bool(not dry_run and trigger_warnings(ctx.schema, [change]))
+            new = [change_of(op), *unlinked_changes(ctx, op)]
+            changes += new
+            fired += bool(not dry_run and trigger_warnings(ctx.schema, new))
     warnings += trigger_warnings(ctx.schema, changes)
     warnings += identifier_type_warnings(data_map, plan)
     return Execution(dry_run=dry_run, results=tuple(results), drift=prep.drift(),
@@ -270,6 +271,8 @@ def _run(ctx: Context, st: Statements, staging: Staging, op: Op, dry_run: bool) 
         rows = 0
     elif dry_run:
         rows = int(ctx.conn.execute(statement).scalar_one())
+    elif (chain := chain_delete(st, op)) is not None:  # rows that reference each other
+        rows = chain.run(ctx.conn)
     else:
         rows = int(ctx.conn.execute(statement).rowcount)
     return OpResult(table=op.table, action=op.action, group=op.group, path=op.path, rows=rows,

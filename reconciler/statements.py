@@ -77,6 +77,9 @@ class Context:
     keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     shared: dict[str, str] = field(default_factory=dict)  # reverse-linked table -> staging
     ops: tuple[Op, ...] = ()
+    # tables whose rows had references set to NULL just before their delete (a cycle on a
+    # database that checks keys row by row, reconciler.chains): UPDATE triggers fired there
+    unlinked: set[str] = field(default_factory=set)
 
     @classmethod
     def open(cls, conn: Connection, data_map: DataMap, schema: SnapshotSchema) -> Context:

@@ -18,6 +18,9 @@ class DefaultDialect:
     limit_in_dml: ClassVar[bool] = False
     #: :meth:`exact_eq` is a plain ``=``, so ``col IN (SELECT staged ...)`` means the same
     plain_text_equality: ClassVar[bool] = True
+    #: a foreign key is checked row by row even inside one statement, so rows that reference
+    #: each other are deleted in rounds, leaves first (:mod:`reconciler.chains`)
+    checks_keys_per_row: ClassVar[bool] = False
 
     def create_temp_table(self, name: str, columns: Sequence[tuple[str, str]], *,
                           persistent: bool = False) -> str:

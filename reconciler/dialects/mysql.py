@@ -18,6 +18,9 @@ class MySQLDialect(DefaultDialect):
     limit_in_dml: ClassVar[bool] = True
     # exact_eq compares UTF-8 bytes: '=' alone folds case and trailing spaces
     plain_text_equality: ClassVar[bool] = False
+    # InnoDB refuses to delete a row another row still references (error 1451), even one the
+    # same statement deletes next, and even a row that references itself
+    checks_keys_per_row: ClassVar[bool] = True
 
     def create_temp_table(self, name: str, columns: Sequence[tuple[str, str]], *,
                           persistent: bool = False) -> str:

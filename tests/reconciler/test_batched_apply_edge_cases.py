@@ -170,8 +170,6 @@ NOTES_ROWS = {**SHOP_ROWS, "notes": [
 
 
 def test_rows_that_reference_each_other_are_deleted_in_one_statement(db_url: str, make_ledger: Any) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("SQLite does not enforce the key; InnoDB checks per row in one statement too")
     load(db_url, notes_metadata(), NOTES_ROWS)
     ledger = make_ledger(ERASE_JAN)
     expected = run(db_url, ledger, NOTES_MAP)
