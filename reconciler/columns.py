@@ -10,8 +10,11 @@ Left out on purpose: no normalisation, no writes.
 # ruff: noqa: S608 - SQL text is built from quoted identifiers
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -20,6 +23,7 @@ from sqlalchemy.engine import Connection
 from reconciler.dialects.base import DefaultDialect
 
 PAGE = 10_000  # rows fetched at a time
+_AHEAD = 2  # pages read ahead of the caller (bounded memory)
 _CURSORS = itertools.count()  # names of PostgreSQL server-side cursors
 _TEXT = frozenset({str})
 _TEXT_OR_NULL = frozenset({str, type(None)})
@@ -78,10 +82,58 @@ def stream_rows(conn: Connection, sql: str) -> Iterator[list[tuple[Any, ...]]]:
         cursor = driver.cursor()
     try:
         cursor.execute(sql)
-        while rows := cursor.fetchmany(PAGE):
-            yield rows
+        # Read ahead only where it was measured to pay: SQLite works on this process's own
+        # thread, handing the GIL over around every row (the scan became 10-20 % slower at
+        # 1M subjects); pymysql parses rows in Python, under the GIL, and MariaDB already
+        # streams rows into the socket ahead of an unbuffered cursor.
+        yield from (_read_ahead(cursor) if name == "postgresql" else _pages(cursor))
     finally:
         cursor.close()
+
+
+def _read_ahead(cursor: Any) -> Iterator[list[tuple[Any, ...]]]:
+    """Pages of ``cursor``, the next one fetched on a thread while the caller works on this one.
+
+    The server computes the next page while the driver waits on its socket without the GIL,
+    so the server and the caller's pre-tests run on two cores instead of taking turns (the
+    residual scan reads every row of the snapshot: 30 % faster on PostgreSQL at 1M subjects).
+    The caller must not use the connection until the pages are done (no caller does: the
+    scan and the staging only read pages).
+    """
+    pages: queue.Queue[list[tuple[Any, ...]] | BaseException] = queue.Queue(maxsize=_AHEAD)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            while not stop.is_set():
+                rows = cursor.fetchmany(PAGE)
+                pages.put(rows)
+                if not rows:
+                    return
+        except BaseException as exc:  # handed to the caller's thread
+            pages.put(exc)
+
+    reader = threading.Thread(target=fetch, name="rc-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            page = pages.get()
+            if isinstance(page, BaseException):
+                raise page
+            if not page:
+                return
+            yield page
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting to put a page nobody takes
+            with contextlib.suppress(queue.Empty):
+                pages.get(timeout=0.05)
+        reader.join()
+
+
+def _pages(cursor: Any) -> Iterator[list[tuple[Any, ...]]]:
+    while rows := cursor.fetchmany(PAGE):
+        yield rows
 
 
 __all__ = ["PAGE", "stream_rows", "text_pages"]
