@@ -317,10 +317,25 @@ class Statements:
                          + (f" AND NOT ({released}))" if released else ")"))
         return f"({' OR '.join(parts)})" if parts else "1 = 0"
 
-    def deleted(self, op: DeleteRows, row: str, sql: Sql) -> str:
-        """SQL: ``op`` deletes the row ``row`` of its table."""
+    def deleted(self, op: DeleteRows, row: str, sql: Sql, *, semi: bool = False) -> str:
+        """SQL: ``op`` deletes the row ``row`` of its table (``semi``: see :meth:`person`)."""
         table = self.ctx.map.table(op.table)
-        return f"({self.person(table, row, op.group, sql)} AND {self.scope(op, row, sql)[0]})"
+        person = self.person(table, row, op.group, sql, semi=semi)
+        return f"({person} AND {self.scope(op, row, sql)[0]})"
+
+    def referencing(self, row: str, ref: Reference, target: str, alias: str, where: str) -> str:
+        """SQL: the row ``row`` of ``ref.table`` references a row ``alias`` of ``target`` for
+        which ``where`` holds (never negated).
+
+        ``key IN (SELECT ...)`` where that is exact (no text key: collations play no part), so
+        the database starts from the few rows ``where`` picks and follows the foreign key's
+        index; a correlated ``EXISTS`` otherwise, which tests every row of ``ref.table``.
+        """
+        if self._textless(ref.table, ref.columns) and self._textless(target, ref.referred_columns):
+            return self._in(row, ref.columns, [f"{alias}.{self.q(c)}" for c in ref.referred_columns],
+                            f"{self.q(target)} {alias} WHERE {where}")
+        on = self.pairs_eq(alias, ref.referred_columns, row, ref.columns)
+        return f"EXISTS (SELECT 1 FROM {self.q(target)} {alias} WHERE {on} AND {where})"
 
     def released(self, ref: Reference, row: str, sql: Sql) -> str:
         """SQL: after the run, the row ``row`` of ``ref.table`` no longer holds ``ref`` (it

@@ -130,6 +130,19 @@ def test_by_default_another_persons_reference_refuses_the_run(
     assert dump(db_url) == before
 
 
+def test_rows_deleted_through_the_very_foreign_key_never_block_their_parents_delete(
+        db_url: str, make_ledger: MakeLedger) -> None:
+    # payments belong to the rental they pay for: A's payment on B's rental goes with it
+    load(db_url, rental_metadata(), RENTAL_ROWS)
+    result = run(db_url, make_ledger(ERASE_B), RENTAL_MAP.replace(
+        "payments:\n    link: {parent: customers, on: {customer_id: id}}",
+        "payments:\n    link: {parent: rentals, on: {store_id: store_id, rental_id: id}}"))
+    assert changed(result) == {("payments", "delete"): 2, ("rentals", "delete"): 2,
+                               ("customers", "anonymize"): 1}
+    assert rows_of(db_url, "SELECT id FROM payments") == [(102,)]
+    assert orphans(db_url) == {}
+
+
 def test_nullify_clears_the_other_persons_reference_and_says_so(
         db_url: str, make_ledger: MakeLedger) -> None:
     load(db_url, rental_metadata(), RENTAL_ROWS)
