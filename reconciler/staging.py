@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 import sqlalchemy as sa
 
 from erasure_ledger import InvalidIdentifierError, normalize
+from reconciler.bulk import insert_rows
 from reconciler.columns import text_pages
 from reconciler.datamap import TableMap
 from reconciler.ops import AnonymizeRows, Op
@@ -153,12 +154,10 @@ class Staging:
         rows = self.match_columns(table.name, [
             (id_type, column) for id_type, column in table.match
             if column in self.ctx.usable[table.name].columns and self.pretest.holds(id_type)])
-        if rows:
-            self.ctx.conn.execute(sa.text(f"INSERT INTO {MATCH} (grp, src, tbl, col, raw) "
-                                          "VALUES (:grp, :src, :tbl, :col, :raw)"), rows)
+        insert_rows(self.ctx.conn, MATCH, ("grp", "src", "tbl", "col", "raw"), rows)
 
     def match_columns(self, table: str, columns: Sequence[tuple[str, str]]
-                      ) -> list[dict[str, object]]:
+                      ) -> list[tuple[str, str, str, str, str]]:
         """The staging rows for the ledger identifiers in these ``(type, column)`` pairs of
         ``table``, read in one pass; each exact spelling once."""
         if not columns:
@@ -175,8 +174,7 @@ class Staging:
                         continue  # not a valid identifier of this type: no ledger identifier
                     for group, seq in self.wanted.get((id_type, normal), ()):
                         found[(group, str(seq), column, text)] = None
-        return [{"grp": group, "src": src, "tbl": table, "col": column, "raw": raw}
-                for group, src, column, raw in found]
+        return [(group, src, table, column, raw) for group, src, column, raw in found]
 
     # -- shared rows (referenced_by links) -------------------------------------------------------
 
@@ -259,7 +257,7 @@ class Staging:
     def stage_hashes(self, op: AnonymizeRows) -> None:
         """Stage ``old -> HMAC`` for the distinct values ``op`` hashes."""
         table = self.ctx.map.table(op.table)
-        rows: list[dict[str, object]] = []
+        rows: list[tuple[str, str, str, str]] = []
         dialect = self.ctx.dialect
         for column, _ in op.columns:
             assignment = self.ctx.assignments.get((op.table, column))
@@ -275,11 +273,9 @@ class Staging:
             for (raw,) in self.ctx.conn.execute(sql.text(query)):
                 value = dialect.decode_value(raw)
                 if isinstance(value, str) and not is_hashed(value):
-                    rows.append({"tbl": op.table, "col": column, "old": value,
-                                 "new": hash_value(self.hash_key, value, assignment.length)})
-        if rows:
-            self.ctx.conn.execute(sa.text(f"INSERT INTO {HASHES} (tbl, col, old, new) "
-                                          "VALUES (:tbl, :col, :old, :new)"), rows)
+                    rows.append((op.table, column, value,
+                                 hash_value(self.hash_key, value, assignment.length)))
+        insert_rows(self.ctx.conn, HASHES, ("tbl", "col", "old", "new"), rows)
 
 
 __all__ = ["Staging"]
