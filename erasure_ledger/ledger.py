@@ -9,10 +9,12 @@ environment and takes the current time as a parameter. Operations that need secr
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hmac
 import logging
 import os
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -671,15 +673,16 @@ class Ledger:
         Raises:
             IntegrityError: any tampering, a wrong keyring, or an entry that does not open.
         """
-        result = self.verify(trusted_checkpoint=trusted_checkpoint)
-        opened = [
-            self._open(leaf, row)
-            for leaf, _, row in self._authenticated(self.store.iter_leaves(0, result.tree_size))
-        ]
-        # Completion entries only carry a date: fold it into the request they complete, so
-        # callers see requests alone, with the date each was carried out.
-        done = _completion_dates([o.meta for o in opened])
-        requests = [_with_completion(item, done) for item in opened if item.meta.kind != COMPLETION]
+        with _no_gc_passes():
+            result = self.verify(trusted_checkpoint=trusted_checkpoint)
+            opened = [
+                self._open(leaf, row)
+                for leaf, _, row in self._authenticated(self.store.iter_leaves(0, result.tree_size))
+            ]
+            # Completion entries only carry a date: fold it into the request they complete,
+            # so callers see requests alone, with the date each was carried out.
+            done = _completion_dates([o.meta for o in opened])
+            requests = [_with_completion(item, done) for item in opened if item.meta.kind != COMPLETION]
         return result, requests
 
     def lookup(
@@ -827,6 +830,23 @@ class Ledger:
                 self._wrapper(row.kek_id).unwrap(row.wrapped_key, seq=leaf.seq)
             count += 1
         return count
+
+
+@contextmanager
+def _no_gc_passes() -> Iterator[None]:
+    """Hold back the cyclic garbage collector while a bulk read builds its result.
+
+    Every opened entry adds a dozen container objects that all stay alive, so the collector
+    kept re-scanning the growing result for cycles it never finds: a fifth of ``open_all``.
+    Reference counting still frees every temporary at once; the collector runs again after.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _with_completion(item: OpenedEntry, done: dict[str, datetime]) -> OpenedEntry:

@@ -13,8 +13,9 @@ No I/O and no cryptography here.
 from __future__ import annotations
 
 import functools
+import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -144,14 +145,15 @@ class Entry:
                 self.note.encode("utf-8")
             except UnicodeEncodeError:
                 raise UsageError(f"request {self.request_id}: note is not valid Unicode") from None
-        # Deduplicate and sort on plain tuples: the dataclass comparisons are far slower.
-        unique = {(i.type, i.value): i for i in self.identifiers}
-        object.__setattr__(self, "identifiers", tuple(unique[k] for k in sorted(unique)))
+        object.__setattr__(self, "identifiers", _sorted_unique(self.identifiers))
+        stamps = []
         for name in ("received", "verified", "effective"):
             value = getattr(self, name)
             if value is not None:
-                object.__setattr__(self, name, parse_timestamp(value, field_name=name))
-        stamps = [s for s in (self.received, self.verified, self.effective) if s is not None]
+                parsed = parse_timestamp(value, field_name=name)
+                if parsed is not value:  # entries rebuilt from a ledger hold normal ones
+                    object.__setattr__(self, name, parsed)
+                stamps.append(parsed)
         if stamps != sorted(stamps):
             raise UsageError(
                 f"request {self.request_id}: timestamps must be in order received <= verified <= effective"
@@ -227,6 +229,17 @@ class Entry:
             purpose=record.get("purpose"),
             note=record.get("note"),
         )
+
+
+def _sorted_unique(identifiers: Iterable[Identifier]) -> tuple[Identifier, ...]:
+    """The identifiers deduplicated and sorted by (type, value)."""
+    items = tuple(identifiers)  # the very same object when it is a tuple already
+    # Compare plain tuples: the dataclass comparisons are far slower.
+    keys = [(i.type, i.value) for i in items]
+    if all(map(operator.lt, keys, keys[1:])):
+        return items  # strictly increasing: unique and sorted (every entry read back)
+    unique = dict(zip(keys, items, strict=True))  # the last of equal ones wins, as it always did
+    return tuple(unique[k] for k in sorted(unique))
 
 
 def _identifier_pairs(raw: object) -> list[tuple[str, str]]:

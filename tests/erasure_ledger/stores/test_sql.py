@@ -234,3 +234,37 @@ def test_a_missing_leaf_is_named_on_the_parallel_path(sql_ledger, monkeypatch, m
     monkeypatch.setattr(ledger_module, "PARALLEL_VERIFY_THRESHOLD", 1 << 62)  # the same on one core
     with pytest.raises(TamperedEntryError, match=rf"^entry {missing}: missing from the store$"):
         sql_ledger.verify()
+
+
+@pytest.mark.parametrize("missing", [0, 5, 6, 13])
+def test_reading_leaves_stops_at_a_missing_one_and_names_it(sql_ledger, monkeypatch, missing):
+    import sqlalchemy as sa
+
+    import erasure_ledger.stores.sql as sql_module
+
+    sql_ledger.append([make_entry(f"R{i}") for i in range(14)], now=FIXED_NOW)
+    with sql_ledger.store.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM erasure_ledger_leaves WHERE seq = :s"), {"s": missing})
+    monkeypatch.setattr(sql_module, "PAGE", 4)  # a gap at a page's start, middle and end
+    read = []
+    with pytest.raises(TamperedEntryError, match=rf"^entry {missing}: missing from the store$"):
+        read.extend(leaf.seq for leaf in sql_ledger.store.iter_leaves())
+    assert read == list(range(missing))  # every leaf before the gap, in order, then the error
+    with pytest.raises(TamperedEntryError, match=rf"^entry {missing}: missing from the store$"):
+        sql_ledger.open_all()
+
+
+def test_key_rows_read_in_pages_are_the_rows_written(sql_ledger, monkeypatch):
+    import erasure_ledger.stores.sql as sql_module
+
+    sql_ledger.append([make_entry(f"R{i}") for i in range(9)], now=FIXED_NOW)
+    sql_ledger.shred([4])
+    monkeypatch.setattr(sql_module, "PAGE", 4)
+    rows = list(sql_ledger.store.iter_key_rows())
+    assert [r.seq for r in rows] == list(range(9))
+    assert rows == [sql_ledger.store.read_key_row(s) for s in range(9)]
+    assert rows[4].shredded
+    assert rows[4].kek_id is None
+    assert rows[4].tokens == b""
+    assert all(type(r.mac) is bytes and type(r.tokens) is bytes for r in rows)
+    assert [o.seq for o in sql_ledger.open_all()[1]] == list(range(9))
