@@ -13,6 +13,7 @@ parameters).
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -133,6 +134,26 @@ def _sqlite_transactions(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Hold back Python's cyclic garbage collector for one run.
+
+    A run keeps the opened ledger (a dozen objects per entry) alive throughout while it makes
+    and drops pages of rows by the million; every full collection walked the whole ledger
+    again: 30 % of the CPU time of ``plan`` at 1M subjects / 100,000 requests. What a run
+    drops is rows, strings and tuples, freed by reference counting at once; what forms
+    cycles (SQLAlchemy's per-statement objects) is bounded by the number of statements.
+    Measured there: the same peak RSS (395 MB) with and without collection.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_run: bool,
            hash_key: bytes, progress: Progress | None = None,
            snapshot_time: dt.datetime | None = None,
@@ -173,6 +194,18 @@ def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_ru
     Returns:
         What was (or would be) changed.
     """
+    with _no_cycle_collection():
+        return _replay(db, data_map, ledger, as_of=as_of, dry_run=dry_run, hash_key=hash_key,
+                       progress=progress, snapshot_time=snapshot_time, objects=objects,
+                       batch_rows=batch_rows, discard_journal=discard_journal)
+
+
+def _replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_run: bool,
+            hash_key: bytes, progress: Progress | None = None,
+            snapshot_time: dt.datetime | None = None,
+            objects: ObjectStore | None = None, batch_rows: int | None = None,
+            discard_journal: bool = False) -> ReplayResult:
+    """The body of :func:`replay`, run with the cyclic collector held back."""
     state, entries = _open_ledger(ledger)
     plan = make_plan(entries, data_map, as_of=as_of)
     shown = redact_url(db)
@@ -246,6 +279,16 @@ def verify(db: str, data_map: DataMap, ledger: Ledger, *,
     Returns:
         The scan result and what was verified.
     """
+    with _no_cycle_collection():
+        return _verify(db, data_map, ledger, snapshot_time=snapshot_time, progress=progress,
+                       objects=objects)
+
+
+def _verify(db: str, data_map: DataMap, ledger: Ledger, *,
+            snapshot_time: dt.datetime | None = None,
+            progress: Progress | None = None,
+            objects: ObjectStore | None = None) -> VerifyResult:
+    """The body of :func:`verify`, run with the cyclic collector held back."""
     state, entries = _open_ledger(ledger)
     shown = redact_url(db)
     with open_snapshot(db) as engine, _connect(engine, shown) as conn:

@@ -6,6 +6,7 @@ Every test here runs once per database (the ``db_url`` fixture).
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import re
 from collections.abc import Callable
 from typing import Any
@@ -379,3 +380,36 @@ def test_a_misspelt_name_is_refused_not_taken_for_schema_drift(
     with pytest.raises(DataMapError, match=re.escape(message)):
         run(shop, make_ledger(ERASE_JAN), NO_RETENTION.replace(old, new))
     assert dump(shop) == before
+
+
+class GcWatch:
+    """A progress observer that notes whether the cyclic collector runs during each step."""
+
+    def __init__(self) -> None:
+        self.enabled: list[bool] = []
+
+    def phase(self, name: str, total: int | None) -> None:
+        self.enabled.append(gc.isenabled())
+
+    def step(self, label: str) -> None:
+        self.enabled.append(gc.isenabled())
+
+    def done(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("was_enabled", [True, False])
+def test_the_cyclic_collector_is_held_back_during_a_run_and_restored_after(
+        shop: str, make_ledger: MakeLedger, was_enabled: bool) -> None:
+    ledger = make_ledger(ERASE_JAN)
+    watch = GcWatch()
+    (gc.enable if was_enabled else gc.disable)()
+    try:
+        replay(shop, DataMap.from_text(SHOP_MAP), ledger, as_of=AS_OF, dry_run=False,
+               hash_key=HASH_KEY, progress=watch)
+        after = gc.isenabled()
+    finally:
+        gc.enable()
+    assert watch.enabled  # apply and the residual scan reported steps
+    assert not any(watch.enabled)
+    assert after is was_enabled
