@@ -288,11 +288,10 @@ def ordered(counts: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
     merged: dict[str, int] = {}
     for source, count in counts:
         merged[source] = merged.get(source, 0) + count
-    return tuple(sorted(merged.items(), key=lambda item: _source_order(item[0])))
-
-
-def _source_order(src: str) -> tuple[int, str]:
-    return (0, f"{int(src):012d}") if src.isdigit() else (1, src)
+    # ledger entries by sequence number, then retention rules by name (plain tuples sort in C)
+    entries = sorted([(int(s), s, n) for s, n in merged.items() if s.isdigit()])
+    rules = sorted([(s, n) for s, n in merged.items() if not s.isdigit()])
+    return tuple([(s, n) for _, s, n in entries] + rules)
 
 
 __all__ = ["KEPT_ACTIONS", "Batches", "Execution", "OpResult", "Prepared", "change_of", "count",

@@ -207,6 +207,9 @@ class Statements:
             return self._in(row, mine, [f"x.v{i}" for i in range(len(mine))],
                             f"{self.ctx.shared[table.name]} x WHERE x.grp = {sql.bind(group)} "
                             "AND x.shared = 0") if self._plain(table.name, mine) else None
+        if (keys := self.subject_key_columns(table)) is not None:
+            return self._in(row, keys, [f"r.k{i}" for i in range(len(keys))],
+                            f"{SUBJECT} r WHERE r.grp = {sql.bind(group)}")
         parent = self.ctx.map.table(table.link.parent)
         # Text keys keep EXISTS: SQLite compares with the collation of the LEFT operand, so
         # "child.c IN (SELECT parent.p ...)" would use the child column's collation where
@@ -218,6 +221,27 @@ class Statements:
         return self._in(row, mine, [f"{alias}.{self.q(p)}" for _, p in table.link.on],
                         f"{self.q(parent.name)} {alias} WHERE "
                         f"{self.person(parent, alias, group, sql, semi=True)}")
+
+    def subject_key_columns(self, table: TableMap) -> tuple[str, ...] | None:
+        """``table``'s columns holding the subject's whole key (in key order), when ``table``
+        links straight to the subject through them and none of them holds text; else None.
+
+        Such a row is then compared with the staged keys directly, leaving the subject table
+        out of the statement: every staged key was read from a subject row, and the subject's
+        own rows change after every table linked to it (children first), so the hop through
+        it (a pass over a million subject rows per statement) decides nothing. Text keys keep
+        the hop: collations decide equality there.
+        """
+        subject, link = self.ctx.map.subject, table.link
+        if link is None or link.reverse or link.parent != subject.name:
+            return None
+        mine = {parent: column for column, parent in link.on}
+        if len(mine) != len(link.on) or set(mine) != set(subject.key):
+            return None
+        columns = tuple(mine[key] for key in subject.key)
+        if not (self._textless(table.name, columns) and self._textless(subject.name, subject.key)):
+            return None
+        return columns
 
     def _semi_match(self, table: TableMap, row: str, group: str, sql: Sql) -> str | None:
         """A table matched on identifier columns: ``col IN (staged spellings)`` per column,
@@ -256,6 +280,9 @@ class Statements:
             staged = self.ctx.shared[table.name]
             return (f" JOIN {staged} x ON x.grp = {sql.bind(group)} AND x.shared = 0 AND "
                     f"{self.staged_key(table, row, 'x')}", "x.src")
+        if (keys := self.subject_key_columns(table)) is not None:
+            on = " AND ".join(f"r.k{i} = {row}.{self.q(c)}" for i, c in enumerate(keys))
+            return f" JOIN {SUBJECT} r ON r.grp = {sql.bind(group)} AND {on}", "r.src"
         parent = self.ctx.map.table(table.link.parent)
         alias = self.alias()
         on = " AND ".join(f"{alias}.{self.q(p)} = {row}.{self.q(c)}" for c, p in table.link.on)
