@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import json
 
 import reconciler
 from reconciler import errors
@@ -72,3 +73,21 @@ def test_dialects_differ_only_where_needed() -> None:
     assert sqlite.year_trunc("t.d", datetime=False) == "(substr(t.d, 1, 4) || '-01-01')"
     assert maria.concat(["a", "b"]) == "CONCAT(a, b)"
     assert pg.create_temp_table("x", [("a", "TEXT")]).endswith("ON COMMIT DROP")
+
+
+def test_the_json_report_is_indented_with_one_line_per_entry_and_reads_back_whole() -> None:
+    execution = Execution(dry_run=False, schema_fingerprint="f" * 64, drift=("gone.t",), results=(
+        OpResult("customers", "delete", "erase", "subject.action", 2, (("0", 1), ("1", 1))),))
+    report = build_report(
+        command="apply", tool_version="0", now=dt.datetime(2026, 11, 25, tzinfo=dt.UTC),
+        snapshot="shöp.db", ledger=LedgerState("o", 3, "ab" * 32, "note\nline"),
+        data_map=DataMap.from_text(SHOP_MAP),
+        entries=(entry(0, None), entry(1, None), entry(2, None)), execution=execution)
+    text = report.to_json()
+    assert json.loads(text) == json.loads(json.dumps(report.to_dict()))
+    lines = text.splitlines()
+    assert lines[0] == "{"
+    assert lines[-1] == "}"
+    assert sum(1 for line in lines if line.startswith('    {"seq": ')) == 3  # an entry a line
+    assert '  "ledger": {' in lines
+    assert '    "origin": "o",' in lines  # small objects stay indented
