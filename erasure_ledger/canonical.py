@@ -90,6 +90,7 @@ _PLAIN_ID = r"\[" + _PLAIN_TEXT + "," + _PLAIN_TEXT + r"\]"
 _PLAIN_PAYLOAD = re.compile(
     r'\{"identifiers":\[((?:' + _PLAIN_ID + "(?:," + _PLAIN_ID + r')*)?)\],"note":' + _PLAIN_OR_NULL + r"\}"
 )
+_PLAIN_PAIR = re.compile(r"\[" + _PLAIN + "," + _PLAIN + r"\]")
 _LEAF_HEAD = b'{"header":'
 _LEAF_SEALED = b',"sealed":"'
 _LEAF_TAIL = b'"}'
@@ -359,9 +360,9 @@ def _parse_plain_payload(plaintext: bytes) -> tuple[tuple[Identifier, ...], str 
     if match is None:
         return None
     pairs, note = match.groups()
-    # '["t","v"],["t","v"]': plain strings hold no quote, so these splits are exact
-    items = pairs[2:-2].split('"],["') if pairs else []
-    identifiers = tuple([Identifier(*item.split('","')) for item in items])
+    # '["t","v"],["t","v"]' read pair by pair: plain strings hold no quote, so every '["'
+    # opens a pair (a split on '"],["' was not exact: a value may itself be "],[")
+    identifiers = tuple([Identifier(t, v) for t, v in _PLAIN_PAIR.findall(pairs)])
     return identifiers, note
 
 
