@@ -152,11 +152,10 @@ def _rest(st: Statements, op: DeleteRows, keys: list[ForeignKey]) -> sa.TextClau
 
 
 def _unlink(st: Statements, op: DeleteRows, keys: list[ForeignKey]) -> sa.TextClause | None:
-    """The UPDATE setting the nullable columns of every blocking key to NULL in rows of the set
-    that reference a row of the set; None if a key has no nullable column. One NULL column is
+    """The UPDATE setting the freeable columns (:func:`_freeable`) of every blocking key to
+    NULL in rows of the set that reference a row of the set; None if a key has none. One NULL column is
     enough: neither database checks a composite key with a NULL in it (MATCH SIMPLE)."""
-    info = st.ctx.schema.tables[op.table].columns
-    nullable = [[c for c in fk.columns if info[c].nullable] for fk in keys]
+    nullable = _freeable(st, op, keys)
     if not all(nullable):
         return None
     columns = dict.fromkeys(c for cs in nullable for c in cs)
@@ -173,11 +172,28 @@ def _unlink(st: Statements, op: DeleteRows, keys: list[ForeignKey]) -> sa.TextCl
                     f"({' OR '.join(pointing)})")
 
 
+def _freeable(st: Statements, op: DeleteRows, keys: list[ForeignKey]) -> list[list[str]]:
+    """Per key, its columns a NULL may be written to: nullable, and not one the delete set
+    is found by (the link to the person, the matched identifiers, the key of the subject, the
+    date of a retention): a NULL there would cut the rows off from the person, and no round
+    would find them again."""
+    table = st.ctx.map.table(op.table)
+    found_by = {column for _, column in table.match}
+    if table is st.ctx.map.subject:
+        found_by |= set(table.key)
+    if table.link is not None:
+        found_by |= {column for column, _ in table.link.on}
+    if op.date_filter is not None:
+        found_by.add(op.date_filter.column)
+    info = st.ctx.schema.tables[op.table].columns
+    return [[c for c in fk.columns if info[c].nullable and c not in found_by] for fk in keys]
+
+
 def _refusal(st: Statements, op: DeleteRows, keys: list[ForeignKey]) -> str:
     """The message of a cycle nothing can break, after its count (names the table and key,
     never a value)."""
-    info = st.ctx.schema.tables[op.table].columns
-    fk = next((k for k in keys if not any(info[c].nullable for c in k.columns)), keys[0])
+    fk = next((k for k, free in zip(keys, _freeable(st, op, keys), strict=True) if not free),
+              keys[0])
     ref = Reference(fk.table, fk.columns, fk.referred_columns)
     return (f"of {op.table!r} this run deletes reference each other in a cycle "
             f"({ref.describe(op.table)}); this database checks the key row by row, so they can "
