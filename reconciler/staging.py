@@ -83,10 +83,11 @@ class Staging:
         return {table.name: f"rc_tmp_shared{index}" for index, table in enumerate(ordered)}
 
     def compile_type(self, snap: TableSchema, column: str) -> str:
+        """The staging column type for values of ``snap``'s ``column``: the column's own."""
         try:
             return str(snap.types[column].compile(dialect=self.ctx.conn.dialect))
-        except sa.exc.CompileError:
-            return "TEXT"
+        except sa.exc.CompileError:  # no DDL for the type (SQLite: declared without one)
+            return self.ctx.dialect.untyped_column()
 
     # -- identifiers and subjects ----------------------------------------------------------------
 

@@ -22,6 +22,14 @@ class DefaultDialect:
     #: each other are deleted in rounds, leaves first (:mod:`reconciler.chains`)
     checks_keys_per_row: ClassVar[bool] = False
 
+    def untyped_column(self) -> str:
+        """The staging type for a column whose type has no DDL here.
+
+        Returns:
+            SQL text.
+        """
+        return "TEXT"
+
     def create_temp_table(self, name: str, columns: Sequence[tuple[str, str]], *,
                           persistent: bool = False) -> str:
         """``CREATE TEMPORARY TABLE`` for staging; it lives as long as the connection.

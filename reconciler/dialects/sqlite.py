@@ -10,6 +10,12 @@ from reconciler.dialects.base import DefaultDialect
 class SQLiteDialect(DefaultDialect):
     name: ClassVar[str] = "sqlite"
 
+    def untyped_column(self) -> str:
+        """Returns: no type at all. A column declared without a type has no affinity and keeps
+        1 as an integer; staged as TEXT it became '1', and 1 = '1' is false in SQLite, so the
+        person was never found."""
+        return ""
+
     def row_identity(self) -> tuple[str, ...]:
         """Returns: ``rowid`` (a WITHOUT ROWID table has a primary key, which is used instead)."""
         return ("rowid",)
