@@ -147,9 +147,16 @@ def table_order(data_map: DataMap, usable: Mapping[str, TableSchema]) -> dict[st
                 edges[table.link.parent].add(name)
             else:
                 edges[name].add(table.link.parent)
+    # Links first, then foreign keys that close no cycle: a table's statement finds its
+    # owner through its link, so it must run before the table its link goes through, even
+    # where a foreign key points back (a cart that names its last item, the items linked to
+    # the cart). Ranked the other way, the parent's rows went first and the child's rows
+    # were found by nobody; a database that checks the key refuses either order there.
+    for name in usable:
         for fk in usable[name].foreign_keys:
-            if fk.referred_table in edges and fk.referred_table != name:
-                edges[name].add(fk.referred_table)
+            parent = fk.referred_table
+            if parent in edges and parent != name and not _reaches(edges, parent, name):
+                edges[name].add(parent)
     order: dict[str, int] = {}
     visiting: set[str] = set()
 
@@ -174,6 +181,19 @@ def table_order(data_map: DataMap, usable: Mapping[str, TableSchema]) -> dict[st
         if table is not data_map.subject and table.link is None and not related:
             order[name] = last
     return order
+
+
+def _reaches(edges: Mapping[str, set[str]], start: str, goal: str) -> bool:
+    """True when ``goal`` is ``start`` or one of its parents, parents' parents, ..."""
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name == goal:
+            return True
+        if name not in seen:
+            seen.add(name)
+            todo.extend(edges.get(name, ()))
+    return False
 
 
 def sort_ops(ops: Sequence[Op], order: Mapping[str, int]) -> list[Op]:
