@@ -136,7 +136,7 @@ def _sqlite_transactions(engine: Engine) -> None:
 
 @contextmanager
 def _no_cycle_collection() -> Iterator[None]:
-    """Hold back Python's cyclic garbage collector for one run.
+    """Hold back Python's cyclic garbage collector for one run (it decorates replay and verify).
 
     A run keeps the opened ledger (a dozen objects per entry) alive throughout while it makes
     and drops pages of rows by the million; every full collection walked the whole ledger
@@ -154,6 +154,7 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
+@_no_cycle_collection()
 def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_run: bool,
            hash_key: bytes, progress: Progress | None = None,
            snapshot_time: dt.datetime | None = None,
@@ -194,18 +195,6 @@ def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_ru
     Returns:
         What was (or would be) changed.
     """
-    with _no_cycle_collection():
-        return _replay(db, data_map, ledger, as_of=as_of, dry_run=dry_run, hash_key=hash_key,
-                       progress=progress, snapshot_time=snapshot_time, objects=objects,
-                       batch_rows=batch_rows, discard_journal=discard_journal)
-
-
-def _replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_run: bool,
-            hash_key: bytes, progress: Progress | None = None,
-            snapshot_time: dt.datetime | None = None,
-            objects: ObjectStore | None = None, batch_rows: int | None = None,
-            discard_journal: bool = False) -> ReplayResult:
-    """The body of :func:`replay`, run with the cyclic collector held back."""
     state, entries = _open_ledger(ledger)
     plan = make_plan(entries, data_map, as_of=as_of)
     shown = redact_url(db)
@@ -260,6 +249,7 @@ def _replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_r
                         scan=residuals, dating=dating, objects=outcome)
 
 
+@_no_cycle_collection()
 def verify(db: str, data_map: DataMap, ledger: Ledger, *,
            snapshot_time: dt.datetime | None = None,
            progress: Progress | None = None,
@@ -279,16 +269,6 @@ def verify(db: str, data_map: DataMap, ledger: Ledger, *,
     Returns:
         The scan result and what was verified.
     """
-    with _no_cycle_collection():
-        return _verify(db, data_map, ledger, snapshot_time=snapshot_time, progress=progress,
-                       objects=objects)
-
-
-def _verify(db: str, data_map: DataMap, ledger: Ledger, *,
-            snapshot_time: dt.datetime | None = None,
-            progress: Progress | None = None,
-            objects: ObjectStore | None = None) -> VerifyResult:
-    """The body of :func:`verify`, run with the cyclic collector held back."""
     state, entries = _open_ledger(ledger)
     shown = redact_url(db)
     with open_snapshot(db) as engine, _connect(engine, shown) as conn:
