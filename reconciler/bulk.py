@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from reconciler.columns import driver_in_transaction
+
 
 def insert_rows(conn: Connection, table: str, columns: Sequence[str],
                 rows: Sequence[Sequence[object]]) -> None:
@@ -25,10 +27,8 @@ def insert_rows(conn: Connection, table: str, columns: Sequence[str],
         return
     names = ", ".join(columns)
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SELECT 1")  # the transaction has begun on the driver's connection
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        with driver.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        copy_sql = f"COPY {table} ({names}) FROM STDIN"
+        with driver_in_transaction(conn).cursor() as cursor, cursor.copy(copy_sql) as copy:
             for row in rows:
                 copy.write_row(row)
         return

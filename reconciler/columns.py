@@ -61,6 +61,15 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+def driver_in_transaction(conn: Connection) -> Any:
+    """Returns: the DB-API connection under ``conn``, inside ``conn``'s current transaction
+    (which the driver begins lazily, at the first statement)."""
+    conn.exec_driver_sql("SELECT 1")
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    return driver
+
+
 def stream_rows(conn: Connection, sql: str) -> Iterator[list[tuple[Any, ...]]]:
     """Run ``sql`` (no parameters) on the connection's driver cursor; yield pages of rows.
 
@@ -69,9 +78,7 @@ def stream_rows(conn: Connection, sql: str) -> Iterator[list[tuple[Any, ...]]]:
     the connection's current transaction, streamed: a server-side (named) cursor on
     PostgreSQL, an unbuffered cursor on MariaDB; SQLite reads incrementally anyway.
     """
-    conn.exec_driver_sql("SELECT 1")  # the transaction has begun on the driver's connection
-    driver = conn.connection.driver_connection
-    assert driver is not None
+    driver = driver_in_transaction(conn)
     name = conn.dialect.name
     if name == "postgresql":
         cursor = driver.cursor(name=f"rc_scan_{next(_CURSORS)}")
@@ -136,4 +143,4 @@ def _pages(cursor: Any) -> Iterator[list[tuple[Any, ...]]]:
         yield rows
 
 
-__all__ = ["PAGE", "stream_rows", "text_pages"]
+__all__ = ["PAGE", "driver_in_transaction", "stream_rows", "text_pages"]
