@@ -211,11 +211,7 @@ class Statements:
             return self._in(row, keys, [f"r.k{i}" for i in range(len(keys))],
                             f"{SUBJECT} r WHERE r.grp = {sql.bind(group)}")
         parent = self.ctx.map.table(table.link.parent)
-        # Text keys keep EXISTS: SQLite compares with the collation of the LEFT operand, so
-        # "child.c IN (SELECT parent.p ...)" would use the child column's collation where
-        # "parent.p = child.c" (and SQLite's own foreign keys) use the parent's.
-        theirs = tuple(p for _, p in table.link.on)
-        if not (self._textless(table.name, mine) and self._textless(parent.name, theirs)):
+        if not self._key_in_exact(table.name, mine, parent.name, [p for _, p in table.link.on]):
             return None
         alias = self.alias()
         return self._in(row, mine, [f"{alias}.{self.q(p)}" for _, p in table.link.on],
@@ -239,9 +235,7 @@ class Statements:
         if len(mine) != len(link.on) or set(mine) != set(subject.key):
             return None
         columns = tuple(mine[key] for key in subject.key)
-        if not (self._textless(table.name, columns) and self._textless(subject.name, subject.key)):
-            return None
-        return columns
+        return columns if self._key_in_exact(table.name, columns, subject.name, subject.key) else None
 
     def _semi_match(self, table: TableMap, row: str, group: str, sql: Sql) -> str | None:
         """A table matched on identifier columns: ``col IN (staged spellings)`` per column,
@@ -257,6 +251,15 @@ class Statements:
     def _plain(self, table: str, columns: Sequence[str]) -> bool:
         """True when :meth:`key_eq` on these columns is a plain ``=`` (which ``IN`` is)."""
         return self.dialect.plain_text_equality or self._textless(table, columns)
+
+    def _key_in_exact(self, child: str, columns: Sequence[str], parent: str,
+                      referred: Sequence[str]) -> bool:
+        """True when ``child.columns IN (SELECT parent.referred ...)`` means exactly what the
+        key's ``parent.referred = child.columns`` does: no text on either side. (SQLite
+        compares with the collation of the LEFT operand, so ``IN`` would use the child
+        column's collation where the equality, and SQLite's own foreign keys, use the
+        parent's.)"""
+        return self._textless(child, columns) and self._textless(parent, referred)
 
     def _textless(self, table: str, columns: Sequence[str]) -> bool:
         """True when none of these columns holds text (collations play no part)."""
@@ -358,7 +361,7 @@ class Statements:
         the database starts from the few rows ``where`` picks and follows the foreign key's
         index; a correlated ``EXISTS`` otherwise, which tests every row of ``ref.table``.
         """
-        if self._textless(ref.table, ref.columns) and self._textless(target, ref.referred_columns):
+        if self._key_in_exact(ref.table, ref.columns, target, ref.referred_columns):
             return self._in(row, ref.columns, [f"{alias}.{self.q(c)}" for c in ref.referred_columns],
                             f"{self.q(target)} {alias} WHERE {where}")
         on = self.pairs_eq(alias, ref.referred_columns, row, ref.columns)
