@@ -121,13 +121,16 @@ def _in_set(st: Statements, op: DeleteRows, sql: Sql) -> str:
     return f"{st.membership(op, target, sql)} AND {st.scope(op, target, sql)[0]}"
 
 
-def _referenced(st: Statements, op: DeleteRows, keys: list[ForeignKey], sql: Sql) -> str:
-    """SQL: a row of the delete set (the row itself included) references the target row."""
+def _tied(st: Statements, op: DeleteRows, keys: list[ForeignKey], sql: Sql, *,
+          referenced: bool) -> str:
+    """SQL: through one of ``keys``, a row of the delete set (the row itself included)
+    references the target row (``referenced``), or the target row references one."""
     target = st.q(op.table)
     parts = []
     for fk in keys:
         alias = st.alias()
-        on = st.pairs_eq(alias, fk.columns, target, fk.referred_columns)
+        on = (st.pairs_eq(alias, fk.columns, target, fk.referred_columns) if referenced
+              else st.pairs_eq(alias, fk.referred_columns, target, fk.columns))
         parts.append(f"EXISTS (SELECT 1 FROM {target} {alias} WHERE {on} AND "
                      f"{st.deleted(op, alias, sql)})")
     return " OR ".join(parts)
@@ -137,7 +140,7 @@ def _leaves(st: Statements, op: DeleteRows, keys: list[ForeignKey]) -> sa.TextCl
     sql = Sql()
     where = _in_set(st, op, sql)
     return sql.text(f"DELETE FROM {st.q(op.table)} WHERE {where} AND NOT "
-                    f"({_referenced(st, op, keys, sql)})")
+                    f"({_tied(st, op, keys, sql, referenced=True)})")
 
 
 def _remaining(st: Statements, op: DeleteRows) -> sa.TextClause:
@@ -153,8 +156,9 @@ def _rest(st: Statements, op: DeleteRows, keys: list[ForeignKey]) -> sa.TextClau
 
 def _unlink(st: Statements, op: DeleteRows, keys: list[ForeignKey]) -> sa.TextClause | None:
     """The UPDATE setting the freeable columns (:func:`_freeable`) of every blocking key to
-    NULL in rows of the set that reference a row of the set; None if a key has none. One NULL column is
-    enough: neither database checks a composite key with a NULL in it (MATCH SIMPLE)."""
+    NULL in rows of the set that reference a row of the set; None if a key has none. One NULL
+    column is enough: neither database checks a composite key with a NULL in it (MATCH
+    SIMPLE)."""
     nullable = _freeable(st, op, keys)
     if not all(nullable):
         return None
@@ -162,14 +166,8 @@ def _unlink(st: Statements, op: DeleteRows, keys: list[ForeignKey]) -> sa.TextCl
     sets = ", ".join(f"{st.q(c)} = NULL" for c in columns)
     sql = Sql()
     where = _in_set(st, op, sql)
-    pointing = []
-    for fk in keys:
-        alias = st.alias()
-        on = st.pairs_eq(alias, fk.referred_columns, st.q(op.table), fk.columns)
-        pointing.append(f"EXISTS (SELECT 1 FROM {st.q(op.table)} {alias} WHERE {on} AND "
-                        f"{st.deleted(op, alias, sql)})")
     return sql.text(f"UPDATE {st.q(op.table)} SET {sets} WHERE {where} AND "
-                    f"({' OR '.join(pointing)})")
+                    f"({_tied(st, op, keys, sql, referenced=False)})")
 
 
 def _freeable(st: Statements, op: DeleteRows, keys: list[ForeignKey]) -> list[list[str]]:
