@@ -207,6 +207,13 @@ def replay_options(func: F) -> F:
                         help="Measure retention periods to this day. [default: today]")(func)
 
 
+def workers_option(func: F) -> F:
+    return click.option("--workers", type=click.IntRange(min=1), metavar="N",
+                        help="Processes for the residual scan, each with its own connection "
+                             "(1: this process only, to spare a busy server). "
+                             "[default: one per CPU, at most 8]")(func)
+
+
 def _open_ledger(location: str, keyring_path: str, endpoint_url: str | None) -> Ledger:
     keyring = Keyring.load(keyring_path, endpoint_url=endpoint_url)
     store = open_store(location, config=StoreConfig(endpoint_url=endpoint_url))
@@ -280,7 +287,8 @@ def _progress(enabled: bool) -> AbstractContextManager[Progress]:
 def _run(command: str, *, db: str, map_path: str, ledger_location: str, keyring_path: str,
          endpoint_url: str | None, report_path: str | None, as_json: bool,
          as_of: dt.datetime | None, snapshot_time: dt.datetime | None,
-         batch_rows: int | None = None, discard_journal: bool = False) -> None:
+         batch_rows: int | None = None, discard_journal: bool = False,
+         workers: int | None = None) -> None:
     started = time.monotonic()
     _check_report_path(report_path)
     if discard_journal and batch_rows is None:
@@ -293,7 +301,8 @@ def _run(command: str, *, db: str, map_path: str, ledger_location: str, keyring_
                         hash_key=_hash_key(ledger), progress=progress,
                         snapshot_time=_utc(snapshot_time),
                         objects=ObjectStore(endpoint_url=endpoint_url),
-                        batch_rows=batch_rows, discard_journal=discard_journal)
+                        batch_rows=batch_rows, discard_journal=discard_journal,
+                        workers=workers)
     report = build_report(
         command=command, tool_version=__version__, now=dt.datetime.now(dt.UTC),
         snapshot=result.snapshot, ledger=result.ledger, data_map=data_map,
@@ -323,6 +332,7 @@ def plan(**options: Any) -> None:
 @click.option("--discard-journal", is_flag=True,
               help="With --batch-rows: abandon an unfinished batched apply (another map or "
                    "--as-of) and start a new one.")
+@workers_option
 @handle_errors
 def apply(**options: Any) -> None:
     """Replay every ledger entry in one transaction (or in journaled batches), then run the
@@ -333,10 +343,11 @@ def apply(**options: Any) -> None:
 @main.command(name="verify")
 @snapshot_options
 @snapshot_time_option
+@workers_option
 @handle_errors
 def verify_command(db: str, map_path: str, ledger_location: str, keyring_path: str,
                    endpoint_url: str | None, report_path: str | None, as_json: bool,
-                   snapshot_time: dt.datetime | None) -> None:
+                   snapshot_time: dt.datetime | None, workers: int | None) -> None:
     """Residual scan: exit 1 if any erased person's identifier is left in the snapshot."""
     started = time.monotonic()
     _check_report_path(report_path)
@@ -344,7 +355,8 @@ def verify_command(db: str, map_path: str, ledger_location: str, keyring_path: s
     ledger = _open_ledger(ledger_location, keyring_path, endpoint_url)
     with _progress(not as_json) as progress:
         result = verify(db, data_map, ledger, snapshot_time=_utc(snapshot_time),
-                        progress=progress, objects=ObjectStore(endpoint_url=endpoint_url))
+                        progress=progress, objects=ObjectStore(endpoint_url=endpoint_url),
+                        workers=workers)
     report = build_report(
         command="verify", tool_version=__version__, now=dt.datetime.now(dt.UTC),
         snapshot=result.snapshot, ledger=result.ledger, data_map=data_map, scan=result.scan,
@@ -382,12 +394,13 @@ def verify_command(db: str, map_path: str, ledger_location: str, keyring_path: s
               help="Write the JSON report here (and Markdown beside it, .md).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @replay_options
+@workers_option
 @handle_errors
 def drill_command(snapshot: str, map_path: str, ledger_location: str, keyring_path: str,
                   scratch_db: str | None, restore_timeout: int, trust_dump: bool,
                   endpoint_url: str | None,
                   report_path: str | None, as_json: bool, as_of: dt.datetime | None,
-                  snapshot_time: dt.datetime | None) -> None:
+                  snapshot_time: dt.datetime | None, workers: int | None) -> None:
     """Copy a backup to a scratch database, apply and verify there, report, clean up."""
     started = time.monotonic()
     _check_report_path(report_path)
@@ -398,7 +411,8 @@ def drill_command(snapshot: str, map_path: str, ledger_location: str, keyring_pa
         result = drill(snapshot, data_map, ledger, as_of=day, hash_key=_hash_key(ledger),
                        scratch_db=scratch_db, objects=ObjectStore(endpoint_url=endpoint_url),
                        snapshot_time=_utc(snapshot_time), progress=progress,
-                       restore_timeout=restore_timeout, trust_dump=trust_dump)
+                       restore_timeout=restore_timeout, trust_dump=trust_dump,
+                       workers=workers)
     replayed = result.replay
     report = build_report(
         command="drill", tool_version=__version__, now=dt.datetime.now(dt.UTC),

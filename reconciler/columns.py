@@ -30,19 +30,22 @@ _TEXT_OR_NULL = frozenset({str, type(None)})
 
 
 def text_pages(conn: Connection, dialect: DefaultDialect, table: str, columns: Sequence[str],
-               keys: Sequence[str] = ()) -> Iterator[tuple[list[tuple[Any, ...]], list[list[str]]]]:
+               keys: Sequence[str] = (), *, where: str | None = None,
+               ) -> Iterator[tuple[list[tuple[Any, ...]], list[list[str]]]]:
     """Read ``columns`` of ``table`` (all quoted) in ONE pass, a page of rows at a time.
 
     Yields ``(rows, texts)``: the raw rows (``keys`` first, then the columns) and, per
     column, the values as exact text (binary on MariaDB, whose collations fold case and
-    trailing spaces), NULL as ``""``, anything else as ``str(value)``. Rows are not made
+    trailing spaces), NULL as ``""``, anything else as ``str(value)``; only rows that match
+    ``where`` (SQL text), if given. Rows are not made
     distinct: a sort of a million values costs more than reading the repeats, and the
     pre-tests turn nearly all of them away in C.
     """
     select = ", ".join([*keys, *(dialect.exact_text(c) for c in columns)])
-    where = " OR ".join(f"{c} IS NOT NULL" for c in columns)
+    present = " OR ".join(f"{c} IS NOT NULL" for c in columns)
+    condition = f"({present}) AND {where}" if where else present
     width = len(keys)
-    for rows in stream_rows(conn, f"SELECT {select} FROM {table} WHERE {where}"):
+    for rows in stream_rows(conn, f"SELECT {select} FROM {table} WHERE {condition}"):
         texts: list[list[str]] = []
         for values in list(zip(*rows, strict=True))[width:]:
             kinds = set(map(type, values))  # in C: the common cases need no call per value

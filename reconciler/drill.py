@@ -73,7 +73,7 @@ def drill(snapshot: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, h
           progress: Progress | None = None,
           workdir: Path | None = None,
           restore_timeout: float = RESTORE_TIMEOUT,
-          trust_dump: bool = False) -> DrillResult:
+          trust_dump: bool = False, workers: int | None = None) -> DrillResult:
     """Apply and verify the ledger on a scratch copy of ``snapshot``; never touch the source.
 
     Args:
@@ -93,6 +93,7 @@ def drill(snapshot: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, h
         progress: told about each copied table (phase ``copy``) or the restore (phase
             ``restore``), each operation and each table of the residual scan.
         workdir: where the temporary directory goes (default: the system's).
+        workers: processes for the residual scan (default: one per CPU, at most 8).
         restore_timeout: seconds a dump's client tool (``pg_restore``, ``psql``,
             ``mariadb``) may run before it is stopped.
         trust_dump: restore a dump even when the scratch user's rights reach beyond the
@@ -132,7 +133,7 @@ def drill(snapshot: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, h
                 scratch, target = redact_url(server), server
             result = replay(target, data_map, ledger, as_of=as_of, dry_run=False,
                             hash_key=hash_key, progress=progress, snapshot_time=snapshot_time,
-                            objects=store)
+                            objects=store, workers=workers)
     logger.debug("drill of %s finished; scratch removed", shown)
     return DrillResult(source=shown, source_sha256=digest, source_bytes=size, scratch=scratch,
                        replay=result,

@@ -39,6 +39,7 @@ from reconciler.errors import (
     url_hint,
 )
 from reconciler.executor import Execution, execute
+from reconciler.fanout import WorkerFailed, default_workers
 from reconciler.locations import ObjectPass, ObjectsOutcome, erasure_wanted
 from reconciler.objects import ObjectStore
 from reconciler.planner import Plan, make_plan
@@ -159,7 +160,7 @@ def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_ru
            hash_key: bytes, progress: Progress | None = None,
            snapshot_time: dt.datetime | None = None,
            objects: ObjectStore | None = None, batch_rows: int | None = None,
-           discard_journal: bool = False) -> ReplayResult:
+           discard_journal: bool = False, workers: int | None = None) -> ReplayResult:
     """Verify the ledger, then plan (``dry_run``) or apply every entry against the snapshot.
 
     Args:
@@ -181,6 +182,8 @@ def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_ru
             ``objects:`` in the map.
         discard_journal: with ``batch_rows``, abandon an unfinished batched run and start a
             new one.
+        workers: processes for the residual scan (default: one per CPU, at most 8;
+            :mod:`reconciler.fanout`).
 
     Raises:
         erasure_ledger.IntegrityError: the ledger does not verify, or the snapshot's watermark
@@ -214,7 +217,7 @@ def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_ru
                 shown=shown, progress=observer.step)
             observer.done()
             found = _scan(conn, shown, data_map, entries, ledger.default_region,
-                          progress=observer)[0]
+                          progress=observer, workers=workers)[0]
             return ReplayResult(snapshot=shown, ledger=state, plan=plan, execution=execution,
                                 scan=found, dating=dating)
         _refuse_pending(conn, shown, "plan" if dry_run else "apply")
@@ -241,7 +244,7 @@ def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_ru
         residuals = None
         if not dry_run:
             residuals = _scan(conn, shown, data_map, entries, ledger.default_region,
-                              progress=observer)[0]
+                              progress=observer, workers=workers)[0]
             if stored is not None:
                 outcome = stored.check(outcome)
     logger.debug("replayed %d entries (dry_run=%s)", len(plan.entries), dry_run)
@@ -253,7 +256,7 @@ def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_ru
 def verify(db: str, data_map: DataMap, ledger: Ledger, *,
            snapshot_time: dt.datetime | None = None,
            progress: Progress | None = None,
-           objects: ObjectStore | None = None) -> VerifyResult:
+           objects: ObjectStore | None = None, workers: int | None = None) -> VerifyResult:
     """Verify the ledger, then scan the snapshot for any erased person's identifiers.
 
     Findings are data, not errors: check ``result.scan.clean`` and ``result.objects`` (the CLI
@@ -275,7 +278,7 @@ def verify(db: str, data_map: DataMap, ledger: Ledger, *,
         dating = date_snapshot(conn, ledger, entries, snapshot_time=snapshot_time,
                                location=shown)
         result, schema = _scan(conn, shown, data_map, entries, ledger.default_region,
-                               progress=progress)
+                               progress=progress, workers=workers)
         drift = schema_drift(data_map, schema)  # also refuses a misspelt name
         outcome = None
         stored = _object_pass(data_map, objects, ledger.default_region, entries)
@@ -325,15 +328,16 @@ def _open_ledger(ledger: Ledger) -> tuple[LedgerState, list[OpenedEntry]]:
 
 
 def _scan(conn: sa.Connection, shown: str, data_map: DataMap, entries: list[OpenedEntry],
-          region: str, *, progress: Progress | None = None) -> tuple[ScanResult, SnapshotSchema]:
+          region: str, *, progress: Progress | None = None,
+          workers: int | None = None) -> tuple[ScanResult, SnapshotSchema]:
     try:
         with conn.begin():
             schema = reflect(conn)
-            return scan(conn, data_map, entries, default_region=region, schema=schema,
-                        progress=progress), schema
-    except sa.exc.SQLAlchemyError as exc:
-        raise SnapshotError(f"snapshot {shown}: the residual scan failed: "
-                            f"{type(exc).__name__}") from None
+        return scan(conn, data_map, entries, default_region=region, schema=schema,
+                    progress=progress, workers=workers or default_workers()), schema
+    except (sa.exc.SQLAlchemyError, WorkerFailed) as exc:
+        kind = exc.kind if isinstance(exc, WorkerFailed) else type(exc).__name__
+        raise SnapshotError(f"snapshot {shown}: the residual scan failed: {kind}") from None
 
 
 @contextmanager

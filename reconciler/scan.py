@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.engine import Connection
 
@@ -40,6 +40,7 @@ from erasure_ledger import (
 from reconciler.columns import stream_rows, text_pages
 from reconciler.datamap import DataMap
 from reconciler.dialects import dialect_for
+from reconciler.fanout import can_fork, fan_out
 from reconciler.heuristics import looks_personal
 from reconciler.prefilter import TextFilter, digits_of
 from reconciler.progress import NullProgress, Progress
@@ -154,25 +155,44 @@ class _Index:
 
 def scan(conn: Connection, data_map: DataMap, entries: Sequence[OpenedEntry], *,
          default_region: str = "NL", schema: SnapshotSchema | None = None,
-         progress: Progress | None = None) -> ScanResult:
+         progress: Progress | None = None, workers: int = 1) -> ScanResult:
     """Look for every erasure entry's identifiers in the snapshot.
 
     Args:
-        conn: a connection to the snapshot (only read).
+        conn: a connection to the snapshot, not in a transaction (only read; the scan reads
+            in transactions of its own).
         data_map: says which columns are identifier columns.
         entries: the ledger's opened entries; only erasure entries are looked for.
         default_region: region for phone numbers written without a country code.
         schema: the reflected schema, if the caller has it already.
-        progress: told about each table's pass (phase ``scan``).
+        progress: told about each pass (phase ``scan``).
+        workers: processes to share the reading and testing (:mod:`reconciler.fanout`):
+            large tables are then read in ranges of their integer key.
 
     Returns:
         The findings (empty when clean), never raising for them.
     """
-    scanner = _Scanner(conn, data_map, _Index.of(entries), default_region, schema or reflect(conn))
+    if schema is None:
+        with conn.begin():
+            schema = reflect(conn)
+    scanner = _Scanner(conn, data_map, _Index.of(entries), default_region, schema)
+    passes = scanner.passes()
+    if workers > 1 and can_fork(conn):
+        with conn.begin():
+            passes = scanner.split(conn, passes)
     observer = progress or NullProgress()
-    observer.phase("scan", len(scanner.schema.tables))
-    scanner.mapped_columns()
-    scanner.text_columns(observer)
+    observer.phase("scan", len(passes))
+    shown = 0
+
+    def started(count: int) -> None:
+        nonlocal shown
+        while shown < count:
+            observer.step(f"scan {passes[shown].table}")
+            shown += 1
+
+    for found in fan_out(conn, passes, scanner.run, workers=workers, started=started):
+        scanner.add(found)
+    started(len(passes))
     observer.done()
     ordered = sorted(scanner.findings.values(),
                      key=lambda f: (f.seq, f.table, f.column, f.row_key or ""))
@@ -180,10 +200,30 @@ def scan(conn: Connection, data_map: DataMap, entries: Sequence[OpenedEntry], *,
                       unmapped_personal_columns=tuple(sorted(scanner.unmapped)))
 
 
+@dataclass(frozen=True)
+class _Pass:
+    """One read of the scan: a table's identifier columns (``mapped``: id type and column)
+    or its other text columns (``text``), every row or only the rows whose integer key is
+    in ``[low, high)`` (a large table is split so that worker processes share it)."""
+
+    table: str
+    mapped: tuple[tuple[str, str], ...] = ()
+    text: tuple[str, ...] = ()
+    key_range: tuple[str, int, int] | None = None  # key column, low, high
+
+
+# A pass's hits: (table, column, row key, sequence numbers, how found)
+_Hit = tuple[str, str, str | None, tuple[int, ...], str]
+# Tables with at least this many keys (max - min + 1) are split into ranges of about this
+# many, at most _MAX_RANGES of them: small enough that two processes end close together,
+# large enough that one statement per range costs nothing next to its rows.
+_RANGE_KEYS = 50_000
+_MAX_RANGES = 64
+
+
 class _Scanner:
     def __init__(self, conn: Connection, data_map: DataMap, index: _Index, region: str,
                  schema: SnapshotSchema) -> None:
-        self.conn = conn
         self.map = data_map
         self.index = index
         self.region = region
@@ -201,12 +241,12 @@ class _Scanner:
         self.scanned = 0
         self.unmapped: list[str] = []
 
-    def add(self, table: str, column: str, key: str | None, seqs: Iterable[int],
-            how: str) -> None:
-        for seq in seqs:
-            self.findings.setdefault((table, column, key, seq), Finding(
-                table=table, column=column, row_key=key, seq=seq,
-                request_id=self.index.request_ids[seq], how=how))
+    def add(self, hits: Iterable[_Hit]) -> None:
+        for table, column, key, seqs, how in hits:
+            for seq in seqs:
+                self.findings.setdefault((table, column, key, seq), Finding(
+                    table=table, column=column, row_key=key, seq=seq,
+                    request_id=self.index.request_ids[seq], how=how))
 
     def row_key(self, table: str, values: Sequence[object]) -> str | None:
         snap = self.schema.tables[table]
@@ -217,46 +257,99 @@ class _Scanner:
         # a key that is itself an erased identifier is not shown either
         return None if self.index.in_text(text, self.region) else text
 
-    def mapped_columns(self) -> None:
+    def passes(self) -> list[_Pass]:
+        """Every read of the scan: first the mapped identifier columns, then every other
+        string or JSON column (also counts the columns and lists the unmapped personal
+        ones)."""
+        passes = []
         for table in self.map.all_tables():
             snap = self.schema.tables.get(table.name)
             if snap is None:
                 continue
-            columns = [(id_type, column) for id_type, column in table.match
-                       if column in snap.columns and id_type in self.index.by_type]
+            columns = tuple((id_type, column) for id_type, column in table.match
+                            if column in snap.columns and id_type in self.index.by_type)
             if columns:
                 self.scanned += len(columns)
-                self.mapped_table(table.name, columns)
+                passes.append(_Pass(table.name, mapped=columns))
+        # rows of deleted tables go as a whole, so their columns need no mapping
+        mapped_tables = {t.name for t in self.map.all_tables() if t.action != "delete"}
+        for name, snap in self.schema.tables.items():
+            if name in mapped_tables:
+                self.unmapped.extend(f"{name}.{c}" for c in snap.columns
+                                     if looks_personal(c) and (name, c) not in self.mapped_all)
+            strings = tuple(c for c, info in snap.columns.items()
+                            if info.kind in ("string", "json") and (name, c) not in self.mapped_ids)
+            if strings and self.index.by_type:
+                self.scanned += len(strings)
+                passes.append(_Pass(name, text=strings))
+        return passes
 
-    def mapped_table(self, table: str, columns: Sequence[tuple[str, str]]) -> None:
+    def split(self, conn: Connection, passes: Sequence[_Pass]) -> list[_Pass]:
+        """``passes`` for worker processes: the tables with a single integer key and many
+        keys in ranges of it, after the passes that stay whole (so those start first)."""
+        whole: list[_Pass] = []
+        ranges: list[_Pass] = []
+        bounds: dict[str, tuple[str, int, int] | None] = {}
+        for one in passes:
+            source = self.quote(one.table) if one.mapped else self.source(one.table)
+            if source not in bounds:
+                bounds[source] = self.key_bounds(conn, one.table, source)
+            found = bounds[source]
+            if found is None:
+                whole.append(one)
+                continue
+            key, low, high = found
+            count = min(-(-(high - low) // _RANGE_KEYS), _MAX_RANGES)
+            step = -(-(high - low) // count)
+            ranges.extend(replace(one, key_range=(key, start, min(start + step, high)))
+                          for start in range(low, high, step))
+        return whole + ranges
+
+    def key_bounds(self, conn: Connection, table: str, source: str,
+                   ) -> tuple[str, int, int] | None:
+        """The integer key of ``table`` and the span ``[min, max + 1)`` of its keys in
+        ``source`` (the table, or ``ONLY`` the table), when it is worth splitting."""
+        snap = self.schema.tables[table]
+        if len(snap.primary_key) != 1 or snap.columns[snap.primary_key[0]].kind != "integer":
+            return None
+        key = snap.primary_key[0]
+        low, high = conn.exec_driver_sql(
+            f"SELECT MIN({self.quote(key)}), MAX({self.quote(key)}) FROM {source}"
+        ).one()
+        if not isinstance(low, int) or not isinstance(high, int) or high - low < 2 * _RANGE_KEYS:
+            return None
+        return key, low, high + 1
+
+    def run(self, conn: Connection, one: _Pass) -> list[_Hit]:
+        """The hits of one pass, read through ``conn`` (this or a worker process's)."""
+        where = None
+        if one.key_range is not None:
+            key, low, high = one.key_range
+            where = f"{self.quote(key)} >= {int(low)} AND {self.quote(key)} < {int(high)}"
+        if one.mapped:
+            return self.mapped_table(conn, one.table, one.mapped, where)
+        return self.text_table(conn, one.table, one.text, where)
+
+    def mapped_table(self, conn: Connection, table: str, columns: Sequence[tuple[str, str]],
+                     where: str | None) -> list[_Hit]:
         """One pass over ``table``'s identifier columns (with the row keys, so a finding
         needs no second query)."""
         snap = self.schema.tables[table]
         keys = [self.quote(c) for c in snap.primary_key]
         quoted = [self.quote(column) for _, column in columns]
-        for rows, texts in text_pages(self.conn, self.dialect, self.quote(table), quoted, keys):
+        hits: list[_Hit] = []
+        for rows, texts in text_pages(conn, self.dialect, self.quote(table), quoted, keys,
+                                      where=where):
             for (id_type, column), page in zip(columns, texts, strict=True):
                 for at in self.index.values.candidates(id_type, page):
                     seqs = self.index.exact(id_type, page[at], self.region) if page[at] else ()
                     if seqs:
                         key = self.row_key(table, tuple(rows[at][:len(keys)])) if keys else None
-                        self.add(table, column, key, seqs, "mapped column")
+                        hits.append((table, column, key, tuple(seqs), "mapped column"))
+        return hits
 
-    def text_columns(self, progress: Progress) -> None:
-        # rows of deleted tables go as a whole, so their columns need no mapping
-        mapped_tables = {t.name for t in self.map.all_tables() if t.action != "delete"}
-        for name, snap in self.schema.tables.items():
-            progress.step(f"scan {name}")
-            if name in mapped_tables:
-                self.unmapped.extend(f"{name}.{c}" for c in snap.columns
-                                     if looks_personal(c) and (name, c) not in self.mapped_all)
-            strings = [c for c, info in snap.columns.items()
-                       if info.kind in ("string", "json") and (name, c) not in self.mapped_ids]
-            if strings and self.index.by_type:
-                self.scanned += len(strings)
-                self.text_table(name, strings)
-
-    def text_table(self, name: str, strings: Sequence[str]) -> None:
+    def text_table(self, conn: Connection, name: str, strings: Sequence[str],
+                   where: str | None) -> list[_Hit]:
         """Scan the text columns of one table, each row read once as ONE text.
 
         The database concatenates a row's columns with U+0001 between them; pages of such
@@ -275,11 +368,12 @@ class _Scanner:
         parts = [part for index, field in enumerate(fields)
                  for part in ((separator, field) if index else (field,))]
         row_text = self.dialect.concat(parts) if len(parts) > 1 else parts[0]
-        source = self.source(name)
         pretest = self.index.text
         width = len(keys)
         unsplit = False
-        for rows in stream_rows(self.conn, f"SELECT {', '.join([*keys, row_text])} FROM {source}"):
+        hits: list[_Hit] = []
+        sql = f"SELECT {', '.join([*keys, row_text])} FROM {self.source(name)}"
+        for rows in stream_rows(conn, f"{sql} WHERE {where}" if where else sql):
             texts = [row[width] for row in rows]
             for at in pretest.suspects(texts):
                 text = texts[at]
@@ -291,9 +385,10 @@ class _Scanner:
                     seqs = self.index.in_text(value, self.region) if value else set()
                     if seqs:
                         key = self.row_key(name, tuple(rows[at][:width]))
-                        self.add(name, column, key, sorted(seqs), "free text")
+                        hits.append((name, column, key, tuple(sorted(seqs)), "free text"))
         if unsplit:
-            self.text_table_by_column(name, strings)
+            hits.extend(self.text_table_by_column(conn, name, strings, where))
+        return hits
 
     def source(self, name: str) -> str:
         """The table to read: a partition's or inheriting table's rows are read from that
@@ -301,7 +396,8 @@ class _Scanner:
         table = self.quote(name)
         return self.dialect.only(table) if self.schema.descendants(name) else table
 
-    def text_table_by_column(self, name: str, strings: Sequence[str]) -> None:
+    def text_table_by_column(self, conn: Connection, name: str, strings: Sequence[str],
+                             where: str | None) -> list[_Hit]:
         """The text columns of one table, read as separate columns (slower, always exact)."""
         snap = self.schema.tables[name]
         keys = list(snap.primary_key)
@@ -310,7 +406,9 @@ class _Scanner:
                               else self.dialect.cast_text(self.quote(c)) for c in strings)])
         pretest = self.index.text
         width = len(keys)
-        for page in stream_rows(self.conn, f"SELECT {select} FROM {self.source(name)}"):
+        hits: list[_Hit] = []
+        sql = f"SELECT {select} FROM {self.source(name)}"
+        for page in stream_rows(conn, f"{sql} WHERE {where}" if where else sql):
             columns = list(zip(*page, strict=True))  # a page's rows as columns, in C
             for offset, column in enumerate(strings, start=width):
                 values: Sequence[str] = columns[offset]
@@ -323,7 +421,8 @@ class _Scanner:
                     seqs = self.index.in_text(value, self.region)
                     if seqs:
                         key = self.row_key(name, tuple(page[at][:width]))
-                        self.add(name, column, key, sorted(seqs), "free text")
+                        hits.append((name, column, key, tuple(sorted(seqs)), "free text"))
+        return hits
 
 
 __all__ = ["Finding", "ScanResult", "scan"]

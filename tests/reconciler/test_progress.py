@@ -54,10 +54,13 @@ def test_apply_reports_each_operation_then_each_scanned_table(
     replay(shop, DataMap.from_text(SHOP_MAP), make_ledger(ERASE_JAN, OPTOUT_KLAAS), as_of=AS_OF,
            dry_run=False, hash_key=HASH_KEY, progress=recorder)
 
-    assert phases(recorder) == [("apply", 8), ("scan", 6)]
+    # the scan: one step per pass (a table's identifier columns, its other text columns)
     steps = [label for kind, label, _ in recorder.events if kind == "step"]
+    scanned = [label for label in steps if label.startswith("scan ")]
+    assert phases(recorder) == [("apply", 8), ("scan", len(scanned))]
     assert steps[:2] == ["delete order_lines", "delete invoices"]
-    assert "scan complaints" in steps
+    assert scanned.count("scan customers") == 2  # identifier columns, then the others
+    assert "scan complaints" in scanned
     assert [kind for kind, _, _ in recorder.events].count("done") == 2
 
 
@@ -68,7 +71,9 @@ def test_plan_and_verify_report_their_own_phases(shop: str, make_ledger: MakeLed
            hash_key=HASH_KEY, progress=planned)
     verify(shop, DataMap.from_text(SHOP_MAP), ledger, progress=verified)
     assert phases(planned) == [("plan", 8)]
-    assert phases(verified) == [("scan", 6)]
+    scanned = [label for kind, label, _ in verified.events if kind == "step"]
+    assert phases(verified) == [("scan", len(scanned))]
+    assert {"scan customers", "scan newsletter", "scan complaints"} <= set(scanned)
 
 
 class Terminal(io.StringIO):
