@@ -104,7 +104,8 @@ def usage_message(exc: click.ClickException) -> str:  # noqa: PLR0911 - one retu
     if isinstance(exc, click.MissingParameter):
         param = exc.param
         name = param.opts[0] if param is not None and param.opts else "a parameter"
-        return f"missing option {name}"
+        envvar = param.envvar if param is not None and isinstance(param.envvar, str) else None
+        return f"missing option {name}" + (f" (or set {envvar})" if envvar else "")
     if isinstance(exc, click.BadParameter):
         param = exc.param
         name = param.opts[0] if param is not None and param.opts else "a parameter"
@@ -117,6 +118,8 @@ def usage_message(exc: click.ClickException) -> str:  # noqa: PLR0911 - one retu
             return f"invalid value for {name}: expected {kind.name}"
         return f"invalid value for {name}"
     if isinstance(exc, click.NoSuchOption):
+        if exc.option_name == "--debug":
+            return "--debug goes before the command: reconciler --debug COMMAND ..."
         if _OPTION_NAME.fullmatch(exc.option_name or ""):
             hint = f" (did you mean {', '.join(exc.possibilities)}?)" if exc.possibilities else ""
             return f"no such option {exc.option_name}{hint}"
@@ -232,10 +235,18 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 
 def _check_report_path(report_path: str | None) -> None:
     """Refuse a report path that cannot be written BEFORE anything changes: an apply whose
-    report is lost cannot be reported again (a second apply finds nothing left to do)."""
+    report is lost cannot be reported again (a second apply finds nothing left to do).
+
+    An existing file is only replaced when it is empty or an earlier report: ``--report``
+    pointed at the keyring, the ledger, the map or the snapshot by a slip of the shell would
+    otherwise destroy it."""
     if not report_path:
         return
     path = Path(report_path)
+    if path.suffix == ".md":
+        raise ReconcileError(f"{path}: --report names the JSON file and the Markdown goes "
+                             "beside it (.md): choose a name that does not end in .md; "
+                             "nothing was changed")
     for target in (path, path.with_suffix(".md")):
         if target.is_dir():
             problem = "it is a directory"
@@ -243,9 +254,29 @@ def _check_report_path(report_path: str | None) -> None:
             problem = "no such directory"
         elif not os.access(target if target.exists() else target.parent, os.W_OK):
             problem = "permission denied"
+        elif not _replaceable(target):
+            raise ReconcileError(f"{target}: exists and is not a reconciler report; not "
+                                 "overwriting it (choose another --report); nothing was changed")
         else:
             continue
         raise ReconcileError(f"{path}: cannot write the report ({problem}); nothing was changed")
+
+
+_EARLIER_REPORT = {".json": re.compile(rb'\{\s*"format": \d+,\s*"command": "'),
+                   ".md": re.compile(rb"# Reconciler \w+ report\n")}
+
+
+def _replaceable(target: Path) -> bool:
+    """True when ``target`` is missing, empty, or begins like a report this tool writes."""
+    try:
+        with target.open("rb") as existing:
+            head = existing.read(256)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    pattern = _EARLIER_REPORT.get(target.suffix, _EARLIER_REPORT[".json"])
+    return not head or pattern.match(head) is not None
 
 
 def _emit(report: Report, report_path: str | None, as_json: bool) -> None:

@@ -87,16 +87,25 @@ def snapshot_url(db: str) -> str:
     """A SQLAlchemy URL for ``db`` (a URL, or a SQLite file path that must exist).
 
     Raises:
-        SnapshotError: a path that does not exist.
+        SnapshotError: a path, or a ``sqlite:///`` URL's file, that does not exist (SQLite
+            would create an empty database there, and the run would find nothing to do).
 
     Returns:
         The URL.
     """
-    if "://" in db:
-        return db
-    if not Path(db).is_file():
-        raise SnapshotError(f"snapshot {db}: no such file")
-    return f"sqlite:///{db}"
+    if "://" not in db:
+        if not Path(db).is_file():
+            raise SnapshotError(f"snapshot {db}: no such file")
+        return f"sqlite:///{db}"
+    try:
+        url = sa.engine.make_url(db)
+    except sa.exc.ArgumentError:
+        return db  # open_snapshot says what is wrong with it
+    file = url.database
+    if (url.get_backend_name() == "sqlite" and file and file != ":memory:"
+            and not file.startswith("file:") and not Path(file).is_file()):
+        raise SnapshotError(f"snapshot {redact_url(db)}: no such file")
+    return db
 
 
 @contextmanager
@@ -348,7 +357,20 @@ def _connect(engine: Engine, shown: str) -> Iterator[sa.Connection]:
         reason = cannot_connect(exc, engine.url.password)
         raise SnapshotError(f"snapshot {shown}: {reason}") from None
     with conn:
+        if engine.dialect.name == "sqlite":
+            _is_sqlite_database(conn, shown)
         yield conn
+
+
+def _is_sqlite_database(conn: sa.Connection, shown: str) -> None:
+    # SQLite opens any file and only fails at the first read: say what it is here, not as
+    # a failed read of the watermark table.
+    try:
+        conn.exec_driver_sql("PRAGMA schema_version").scalar()
+    except sa.exc.DatabaseError:
+        raise SnapshotError(f"snapshot {shown}: not a SQLite database") from None
+    finally:
+        conn.rollback()
 
 
 def _failed(shown: str, exc: Exception) -> str:

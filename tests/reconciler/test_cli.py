@@ -120,6 +120,12 @@ def test_residual_data_exits_1_with_one_line(sqlite_shop: str, tmp_path: Path) -
                      "(expected delete, anonymize)", id="bad-map"),
         pytest.param(lambda a, p: a.__setitem__(a.index("--db") + 1, str(p / "none.db")), 2,
                      "reconciler: error: snapshot {tmp}/none.db: no such file", id="no-snapshot"),
+        pytest.param(lambda a, p: a.__setitem__(a.index("--db") + 1, f"sqlite:///{p}/none.db"),
+                     2, "reconciler: error: snapshot sqlite:///{tmp}/none.db: no such file",
+                     id="no-snapshot-url"),
+        pytest.param(lambda a, p: a.__setitem__(a.index("--db") + 1, str(p / "bad.yaml")), 2,
+                     "reconciler: error: snapshot {tmp}/bad.yaml: not a SQLite database",
+                     id="not-a-database"),
         pytest.param(lambda a, p: a.__setitem__(
             a.index("--db") + 1, "mysql+pymysql://root:s3cret@127.0.0.1:1/shop"), 2,
             "reconciler: error: snapshot mysql+pymysql://root:***@127.0.0.1:1/shop: cannot "
@@ -145,6 +151,7 @@ def test_bad_input_gives_its_exit_code_and_one_line(
     assert (result.exit_code, result.stderr) == (code, stderr.format(tmp=tmp_path) + "\n")
     assert result.stdout == ""
     assert dump(f"sqlite:///{sqlite_shop}") == before
+    assert not (tmp_path / "none.db").exists()  # SQLite was not left to create it
 
 
 def test_a_wrong_keyring_is_exit_3_and_changes_nothing(
@@ -303,6 +310,12 @@ def test_a_connection_failure_names_the_drivers_reason_not_the_password(
                      id="bad-time"),
         pytest.param(["plan", "--map", "m"], "reconciler: error: missing option --db",
                      id="missing-option"),
+        pytest.param(["plan", "--db", "x", "--map", "m"],
+                     "reconciler: error: missing option --ledger (or set ERASURE_LEDGER)",
+                     id="missing-option-with-env"),
+        pytest.param(["plan", "--db", "x", "--debug"],
+                     "reconciler: error: --debug goes before the command: reconciler --debug "
+                     "COMMAND ...", id="debug-after-the-command"),
         pytest.param(["discover", "--db", "x", "--subject-table", "c", "jan@example.nl"],
                      "reconciler: error: unexpected extra argument(s); quote values that "
                      "contain spaces", id="extra-argument"),
@@ -379,6 +392,42 @@ def test_a_report_path_that_cannot_be_written_is_refused_before_anything_changes
     assert (directory.exit_code, directory.stderr) == (
         2, "reconciler: error: invalid value for --report: expected file\n")
     assert dump(f"sqlite:///{sqlite_shop}") == before
+
+
+@pytest.mark.parametrize("which", ["ledger", "keyring", "map", "snapshot"])
+def test_a_report_path_naming_an_input_is_refused_and_the_input_kept(
+        sqlite_shop: str, files: tuple[str, str, str], which: str) -> None:
+    ledger, key, map_path = files
+    target = Path({"ledger": ledger, "keyring": key, "map": map_path,
+                   "snapshot": sqlite_shop}[which])
+    kept, before = target.read_bytes(), dump(f"sqlite:///{sqlite_shop}")
+    for command in ("plan", "apply"):
+        result = invoke(command, *common(sqlite_shop, files), "--report", str(target))
+        assert (result.exit_code, result.stderr) == (
+            2, f"reconciler: error: {target}: exists and is not a reconciler report; not "
+               "overwriting it (choose another --report); nothing was changed\n")
+    assert target.read_bytes() == kept
+    assert dump(f"sqlite:///{sqlite_shop}") == before
+
+
+def test_an_earlier_report_is_replaced_and_a_markdown_name_is_refused(
+        sqlite_shop: str, files: tuple[str, str, str], tmp_path: Path) -> None:
+    report = tmp_path / "weekly.json"
+    first = invoke("plan", *common(sqlite_shop, files), "--report", str(report))
+    assert first.exit_code == 0
+    second = invoke("apply", *common(sqlite_shop, files), "--report", str(report))
+    assert second.exit_code == 0, second.stderr
+    assert json.loads(report.read_text())["command"] == "apply"
+    assert report.with_suffix(".md").read_text().startswith("# Reconciler apply report\n")
+    empty = tmp_path / "empty.json"
+    empty.touch()  # as mktemp leaves it
+    assert invoke("verify", *common(sqlite_shop, files)[:8], "--report", str(empty)
+                  ).exit_code == 0
+    md = invoke("plan", *common(sqlite_shop, files), "--report", str(tmp_path / "r.md"))
+    assert (md.exit_code, md.stderr) == (
+        2, f"reconciler: error: {tmp_path / 'r.md'}: --report names the JSON file and the "
+           "Markdown goes beside it (.md): choose a name that does not end in .md; nothing "
+           "was changed\n")
 
 
 def test_discover_never_overwrites_a_map_without_force(sqlite_shop: str, tmp_path: Path) -> None:
