@@ -27,6 +27,7 @@ Left out on purpose: no ledger reading, no residual scan, no object storage (ref
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import hmac
@@ -47,18 +48,22 @@ from reconciler.dialects import dialect_for
 from reconciler.errors import SnapshotError
 from reconciler.executor import (
     KEPT_ACTIONS,
+    STEP_ACTIONS,
     Batches,
     Execution,
     OpResult,
     Prepared,
+    cascaded_by,
     change_of,
     count,
+    counted,
     identifier_type_warnings,
     kept_shared,
     label,
     matched_directly,
     ordered,
     prepare,
+    remaining,
     settings,
     shared_warning,
     stage_and_check,
@@ -184,7 +189,7 @@ class _Runner:
 
     def _prepare(self) -> Prepared:
         prep = prepare(self.conn, self.plan, self.map, hash_key=self.hash_key,
-                       default_region=self.region)
+                       default_region=self.region, batched=True)
         prep.staging.persist = True
         return prep
 
@@ -265,8 +270,9 @@ class _Runner:
                     step = label(op)
                     fired = any(trigger_warnings(schema, [c]) for c in changes)
                     self._op(prep, op, state, run, restage=fired)
-                results.append(OpResult(op.table, op.action, op.group, op.path, state.rows,
-                                        state.by_source))
+                if op.action not in STEP_ACTIONS:
+                    results.append(OpResult(op.table, op.action, op.group, op.path, state.rows,
+                                            state.by_source))
                 if state.rows:
                     changes += [change_of(op), *unlinked_changes(prep.ctx, op)]
             step = "drop staging"
@@ -288,12 +294,16 @@ class _Runner:
 
     def _op(self, prep: Prepared, op: Op, state: OpState, run: Run, *, restage: bool) -> None:
         while state.status != "done":
-            before = (state.status, state.by_source, state.rows, state.batches)
+            # a batch may also count a later operation (see _batch)
+            before = [(s.status, s.by_source, s.rows, s.batches) for s in run.ops]
+            extra = copy.deepcopy(run.extra)
             try:
                 self._batch(prep, op, state, run, restage=restage)
             except BaseException:
                 # rolled back: the state is what the journal holds
-                state.status, state.by_source, state.rows, state.batches = before
+                for saved, values in zip(run.ops, before, strict=True):
+                    saved.status, saved.by_source, saved.rows, saved.batches = values
+                run.extra = extra
                 raise
             logger.debug("%s (%s): %d row(s) in %d batch(es)", label(op), op.group,
                          state.rows, state.batches)
@@ -312,6 +322,10 @@ class _Runner:
                     staging.stage_hashes(op)
                 state.by_source = count(ctx, st, op)
                 state.status = "counted"
+                self._count_cascaded(prep, op, run)
+            if (early := run.extra.get(_CASCADED, {}).pop(_key(op), None)) is not None:
+                # the rows of its set an earlier delete's ON DELETE CASCADE took
+                state.rows += int(early) - remaining(ctx, st, op)
             # every row a batch changes was counted at least once, so the counts bound
             # the rows; a statement that went on changing rows would never end
             bound = sum(n for _, n in state.by_source)
@@ -334,6 +348,19 @@ class _Runner:
                 if rows < self.batch_rows:
                     state.status = "done"
             journal.save(self.conn, run)
+
+    def _count_cascaded(self, prep: Prepared, op: Op, run: Run) -> None:
+        """Count the later deletes whose rows ``op``'s delete may take with it through an ON
+        DELETE CASCADE key, before it does (:func:`reconciler.executor.counted`): their
+        counts then are what a one-transaction apply reports. Journaled with ``op``'s first
+        batch."""
+        states = {s.label: s for s in run.ops}
+        for later in cascaded_by(prep.back, op):
+            state = states[_key(later)]
+            if state.status == "pending":
+                early = counted(prep.ctx, prep.st, later)
+                state.by_source, state.status = early.by_source, "counted"
+                run.extra.setdefault(_CASCADED, {})[_key(later)] = early.rows
 
     def _finish(self, run: Run) -> None:
         # Staging first, then the status: a run whose staging is gone but is still marked
@@ -381,6 +408,10 @@ def merged(executions: Sequence[Execution]) -> Execution:
                         batch_rows=batches[-1].batch_rows,
                         batches=sum(b.batches for b in batches),
                         resumes=sum(b.resumes for b in batches)))
+
+
+#: journal key (``state``): rows of later deletes counted before a cascade could take them
+_CASCADED = "cascaded"
 
 
 def _key(op: Op) -> str:

@@ -12,7 +12,9 @@ nothing changed) naming ``file:line: key.path``:
 - a strategy on a foreign-key column must write NULL (any other value points nowhere);
 - ``ON DELETE CASCADE`` from a kept table into a table the run deletes from;
 - after staging, against the data: rows the map leaves at ``on_reference: refuse`` that
-  reference rows the run deletes, and rows referencing a column the run anonymizes.
+  reference rows the run deletes, rows referencing a column the run anonymizes, and rows a
+  later delete removes that reference rows deleted before them through a key nothing can
+  free (:func:`reconciler.references.back_references`).
 
 It also words the warnings about triggers on the tables the run changes.
 
@@ -32,7 +34,7 @@ from reconciler.datamap import DataMap, TableMap
 from reconciler.errors import DataMapError
 from reconciler.ops import AnonymizeRows, DeleteRows, Op, Reference, SetColumns
 from reconciler.planner import link_depth
-from reconciler.references import Refusal, table_path
+from reconciler.references import BackReference, Refusal, table_path
 from reconciler.schema import SnapshotSchema
 from reconciler.statements import Context, Sql, Statements
 from reconciler.strategies import SetFakeFromKey, SetValue, Strategy
@@ -304,6 +306,32 @@ class Checks:
                     f"{op.table!r} rows this run deletes ({ref.describe(op.table)}); add "
                     f"on_reference: {{{ref.table}: nullify or anonymize}} to {path}{also}; "
                     "nothing was changed")
+
+    def back_references(self, blocked: Iterable[tuple[BackReference, str]]) -> None:
+        """Refuse the run if rows a later delete removes reference rows an earlier delete
+        removes through a key that can be neither set to NULL first nor left to the database:
+        the earlier delete would fail halfway (a database that checks the key refuses it),
+        or leave the rows pointing nowhere until the later one (SQLite).
+
+        Raises:
+            DataMapError: names the tables, the key, its column and the count; nothing
+                changed.
+        """
+        for back, why in blocked:
+            first, later, ref = back.first, back.later, back.reference
+            sql = Sql()
+            alias = self.st.alias()
+            referenced = self.st.deleted(first, alias, sql, semi=True)
+            query = (f"SELECT COUNT(*) FROM {self.ctx.quote(ref.table)} c WHERE "
+                     f"{self.st.referencing('c', ref, first.table, alias, referenced)} "
+                     f"AND {self.st.deleted(later, 'c', sql, semi=True)}")
+            blocked_rows = int(self.ctx.conn.execute(sql.text(query)).scalar_one())
+            if blocked_rows:
+                raise DataMapError(
+                    f"{self.map.where(later.path)}: {blocked_rows} row(s) of {ref.table!r} this "
+                    f"run deletes reference {first.table!r} rows it deletes before them "
+                    f"({ref.describe(first.table)}, a key pointing back along the links); "
+                    f"{why}; nothing was changed")
 
     def deleted_with_parent(self, ref: Reference, op: DeleteRows) -> bool:
         """True when the run deletes every row of ``ref.table`` that references a row ``op``

@@ -3,11 +3,15 @@
 1. Reflect the snapshot once; check the map against it (:mod:`reconciler.checks`: schema
    drift, strategies against column constraints, partitions included, ON DELETE CASCADE into
    kept rows). Problems raise before any write.
-2. Apply the map's ``on_reference`` choices to the deletes (:mod:`reconciler.references`).
+2. Apply the map's ``on_reference`` choices to the deletes, order the operations, and free
+   the rows of a delete that rows of a later delete still reference (a foreign key pointing
+   back along a link: an ``unlink`` first, :mod:`reconciler.references`).
 3. Stage (:mod:`reconciler.staging`): ledger identifiers found in identifier columns, subject
    keys, shared rows of ``referenced_by`` links.
 4. Refuse rows that would be orphaned: a row the run keeps that references a row it deletes
-   (where the map says ``refuse``) or a column it anonymizes, enforced foreign key or not.
+   (where the map says ``refuse``) or a column it anonymizes, enforced foreign key or not;
+   and rows a later delete removes that reference a row deleted before them through a key
+   that nothing can free (a NOT NULL column).
 5. Run each operation as ONE statement (``DELETE``/``UPDATE ... WHERE EXISTS (link chain)``,
    built by :mod:`reconciler.statements`), after one grouped counting query that attributes
    rows to ledger entries.
@@ -34,7 +38,15 @@ from reconciler.checks import Checks, trigger_warnings
 from reconciler.datamap import DataMap
 from reconciler.ops import AnonymizeRows, DeleteRows, Op
 from reconciler.planner import Plan
-from reconciler.references import Expanded, expand, sort_ops, table_order, table_path
+from reconciler.references import (
+    BackReferences,
+    Expanded,
+    back_references,
+    expand,
+    sort_ops,
+    table_order,
+    table_path,
+)
 from reconciler.schema import reflect
 from reconciler.staging import Staging
 from reconciler.statements import Context, Statements
@@ -43,6 +55,9 @@ logger = logging.getLogger(__name__)
 
 #: actions that only report (rows kept as they are), never change a row
 KEPT_ACTIONS = frozenset({"keep-shared"})
+#: actions that are a step of another operation, not a change of their own: no result, so no
+#: count in the report (``unlink``: a reference set to NULL in rows deleted right after)
+STEP_ACTIONS = frozenset({"unlink"})
 
 
 @dataclass(frozen=True)
@@ -103,6 +118,7 @@ class Prepared:
     st: Statements
     checks: Checks
     expanded: Expanded
+    back: BackReferences
     ops: list[Op]
     staging: Staging
 
@@ -112,8 +128,11 @@ class Prepared:
 
 
 def prepare(conn: Connection, plan: Plan, data_map: DataMap, *, hash_key: bytes,
-            default_region: str = "NL") -> Prepared:
+            default_region: str = "NL", batched: bool = False) -> Prepared:
     """Reflect, check the map against the schema and order the operations (steps 1-2).
+
+    ``batched``: for a batched apply, whose batches commit one by one (a deferrable key then
+    cannot wait for the commit).
 
     Raises:
         DataMapError: the map does not fit the snapshot (nothing was changed).
@@ -127,12 +146,18 @@ def prepare(conn: Connection, plan: Plan, data_map: DataMap, *, hash_key: bytes,
     checks = Checks(ctx, st)
     checks.schema()
     expanded = expand([op for op in plan.ops if op.table in ctx.usable], data_map, ctx.schema)
-    ops = sort_ops(expanded.ops, table_order(data_map, ctx.usable))
+    back = back_references(sort_ops(expanded.ops, table_order(data_map, ctx.usable)),
+                           data_map, ctx.schema, per_row=ctx.dialect.checks_keys_per_row,
+                           batched=batched)
+    ops = list(back.ops)
     ctx.ops = tuple(ops)
+    for key in back.deferred:  # checked at commit, when the rows holding it are gone too
+        conn.execute(st.defer(key))
     checks.cascades(ops)
     checks.stored_values(ops)
     staging = Staging(ctx, st, plan, hash_key=hash_key, region=default_region)
-    return Prepared(ctx=ctx, st=st, checks=checks, expanded=expanded, ops=ops, staging=staging)
+    return Prepared(ctx=ctx, st=st, checks=checks, expanded=expanded, back=back, ops=ops,
+                    staging=staging)
 
 
 def settings(ctx: Context) -> None:
@@ -149,6 +174,7 @@ def stage_and_check(prep: Prepared) -> None:
     """
     prep.staging.stage(op.group for op in prep.ops)
     prep.checks.refusals(prep.expanded.refusals)
+    prep.checks.back_references(prep.back.blocked)
     prep.checks.referenced_columns(prep.ops)
 
 
@@ -195,6 +221,7 @@ def execute(conn: Connection, plan: Plan, data_map: DataMap, *, dry_run: bool,
     changes: list[tuple[str, str]] = []
     fired = 0  # statements so far that fired a trigger
     staged_at: dict[str, int] = {}  # table -> ``fired`` when it was last staged
+    before: dict[DeleteRows, Counted] = {}  # counted before a cascade took rows of theirs
     for op in ops:
         if progress is not None:
             progress(label(op))
@@ -203,12 +230,18 @@ def execute(conn: Connection, plan: Plan, data_map: DataMap, *, dry_run: bool,
             staging.stage_matches(data_map.table(op.table), again=True)
             staged_at[op.table] = fired
         try:
-            result = _run(ctx, st, staging, op, dry_run)
+            if not dry_run:
+                for later in cascaded_by(prep.back, op):
+                    if later not in before:
+                        before[later] = counted(ctx, st, later)
+            early = before.get(op) if isinstance(op, DeleteRows) else None
+            result = _run(ctx, st, staging, op, dry_run, early=early)
         except sa.exc.SQLAlchemyError as exc:
             exc.add_note(f"reconciler step: {label(op)}")
             raise
         logger.debug("%s %s (%s): %d row(s)", op.action, op.table, op.group, result.rows)
-        results.append(result)
+        if op.action not in STEP_ACTIONS:
+            results.append(result)
         if result.rows:
             new = [change_of(op), *unlinked_changes(ctx, op)]
             changes += new
@@ -237,6 +270,36 @@ def count(ctx: Context, st: Statements, op: Op, *, dry_run: bool = False
     return ordered(tuple((str(s), int(n)) for s, n in rows))
 
 
+@dataclass(frozen=True)
+class Counted:
+    """An operation's counts, taken early: per source, and its rows."""
+
+    by_source: tuple[tuple[str, int], ...]
+    rows: int
+
+
+def cascaded_by(back: BackReferences, op: Op) -> list[DeleteRows]:
+    """Returns: the later deletes whose rows ``op``'s delete may take with it through an ``ON
+    DELETE CASCADE`` key (:func:`reconciler.references.back_references`), in order."""
+    return list(dict.fromkeys(b.later for b in back.cascaded if b.first == op))
+
+
+def counted(ctx: Context, st: Statements, op: Op) -> Counted:
+    """Count ``op`` now, as a plan would (rows an earlier delete of its table removes left
+    out): the rows a cascade deletes before ``op`` runs are still there to count.
+
+    Returns:
+        The counts.
+    """
+    return Counted(count(ctx, st, op, dry_run=True), remaining(ctx, st, op))
+
+
+def remaining(ctx: Context, st: Statements, op: Op) -> int:
+    """Returns: the rows ``op`` would change now (its statement in a dry run)."""
+    statement = st.statement(op, dry_run=True)
+    return 0 if statement is None else int(ctx.conn.execute(statement).scalar_one())
+
+
 def identifier_type_warnings(data_map: DataMap, plan: Plan) -> list[str]:
     """A warning per identifier type that one side names and the other never uses.
 
@@ -262,19 +325,26 @@ def identifier_type_warnings(data_map: DataMap, plan: Plan) -> list[str]:
     return warnings
 
 
-def _run(ctx: Context, st: Statements, staging: Staging, op: Op, dry_run: bool) -> OpResult:
+def _run(ctx: Context, st: Statements, staging: Staging, op: Op, dry_run: bool, *,
+         early: Counted | None = None) -> OpResult:
     if isinstance(op, AnonymizeRows):
         staging.stage_hashes(op)
-    by_source = count(ctx, st, op, dry_run=dry_run)
+    rows = 0
+    if early is None:
+        by_source = count(ctx, st, op, dry_run=dry_run)
+    else:
+        # rows of the set an earlier delete's ON DELETE CASCADE took went all the same
+        by_source = early.by_source
+        rows = early.rows - remaining(ctx, st, op)
     statement = st.statement(op, dry_run=dry_run)
     if statement is None:
-        rows = 0
+        pass
     elif dry_run:
         rows = int(ctx.conn.execute(statement).scalar_one())
     elif (chain := chain_delete(st, op)) is not None:  # rows that reference each other
-        rows = chain.run(ctx.conn)
+        rows += chain.run(ctx.conn)
     else:
-        rows = int(ctx.conn.execute(statement).rowcount)
+        rows += int(ctx.conn.execute(statement).rowcount)
     return OpResult(table=op.table, action=op.action, group=op.group, path=op.path, rows=rows,
                     by_source=by_source)
 
@@ -294,6 +364,7 @@ def ordered(counts: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
     return tuple([(s, n) for _, s, n in entries] + rules)
 
 
-__all__ = ["KEPT_ACTIONS", "Batches", "Execution", "OpResult", "Prepared", "change_of", "count",
-           "execute", "kept_shared", "label", "matched_directly", "ordered", "prepare",
-           "settings", "shared_warning", "stage_and_check", "identifier_type_warnings"]
+__all__ = ["KEPT_ACTIONS", "STEP_ACTIONS", "Batches", "Counted", "Execution", "OpResult",
+           "Prepared", "cascaded_by", "change_of", "count", "counted", "execute", "kept_shared",
+           "label", "matched_directly", "ordered", "prepare", "remaining", "settings",
+           "shared_warning", "stage_and_check", "identifier_type_warnings"]

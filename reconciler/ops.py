@@ -93,17 +93,25 @@ class AnonymizeRows:
 @dataclass(frozen=True)
 class NullifyReferences:
     """Set ``reference.columns`` of ``table`` to NULL where they point at rows ``target``
-    deletes, in rows the run keeps (on_reference: nullify)."""
+    deletes, in rows the run keeps (on_reference: nullify).
+
+    With ``doomed``: in the rows that later delete removes instead (action ``unlink``). Such a
+    reference points back along a link (a cart naming its last item, the items linked to the
+    cart), so ``target`` runs first; the NULL only lets it go (see
+    :func:`reconciler.references.back_references`). Not a change of its own in any report:
+    the rows are deleted right after.
+    """
 
     table: str
     group: str
     path: str
     reference: Reference
     target: DeleteRows
+    doomed: DeleteRows | None = None
 
     @property
     def action(self) -> str:
-        return "nullify"
+        return "nullify" if self.doomed is None else "unlink"
 
 
 @dataclass(frozen=True)

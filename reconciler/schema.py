@@ -39,6 +39,8 @@ class ForeignKey:
     referred_table: str
     referred_columns: tuple[str, ...]
     ondelete: str | None
+    name: str | None = None
+    deferrable: bool = False  # PostgreSQL: checked at commit when deferred (SET CONSTRAINTS)
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,8 @@ def reflect(conn: Connection) -> SnapshotSchema:
             ForeignKey(table=name, columns=tuple(fk["constrained_columns"]),
                        referred_table=fk["referred_table"],
                        referred_columns=tuple(fk["referred_columns"]),
-                       ondelete=_ondelete(fk.get("options")))
+                       ondelete=_ondelete(fk.get("options")), name=fk.get("name"),
+                       deferrable=_deferrable(fk.get("options")))
             for fk in fks.get(key, [])
         )
         tables[name] = TableSchema(name=name, columns=infos, primary_key=pk,
@@ -222,6 +225,10 @@ def _triggers(conn: Connection, tables: set[str]) -> tuple[Trigger, ...]:
         events.setdefault((str(table), str(name)), set()).add(text)
     return tuple(Trigger(name=name, table=table, events=tuple(sorted(found)))
                  for (table, name), found in sorted(events.items()))
+
+
+def _deferrable(options: object) -> bool:
+    return isinstance(options, dict) and bool(options.get("deferrable"))
 
 
 def _ondelete(options: object) -> str | None:

@@ -40,7 +40,7 @@ from reconciler.ops import (
     SetColumns,
 )
 from reconciler.references import table_path
-from reconciler.schema import SnapshotSchema, TableSchema
+from reconciler.schema import ForeignKey, SnapshotSchema, TableSchema
 from reconciler.strategies import Assignment, SetFakeFromKey, SetHash, SetValue, SetYear
 
 MATCH, SUBJECT, HASHES = "rc_tmp_match", "rc_tmp_subject", "rc_tmp_hash"
@@ -402,8 +402,10 @@ class Statements:
                                                               sql)
             return where, []
         if isinstance(op, NullifyReferences):
-            released = self.released(op.reference, row, sql)
             sets = [f"{self.q(c)} = NULL" for c in op.reference.columns]
+            if op.doomed is not None:  # an unlink: the rows that later delete removes
+                return self.deleted(op.doomed, row, sql, semi=True), sets
+            released = self.released(op.reference, row, sql)
             return (f"NOT ({released})" if released else "1 = 1"), sets
         if isinstance(op, SetColumns):
             sets, changed = [], []
@@ -525,6 +527,11 @@ class Statements:
         return sql.text(
             f"{head} WHERE {outer} IN (SELECT {inner} FROM {target} {pick} WHERE "
             f"{self.membership(op, pick, sql)} AND {chosen} LIMIT {int(limit)})")
+
+    def defer(self, key: ForeignKey) -> sa.TextClause:
+        """The statement deferring ``key``'s check to the commit (standard SQL; only
+        PostgreSQL reflects a key as deferrable)."""
+        return sa.text(f"SET CONSTRAINTS {self.q(key.name or '')} DEFERRED")
 
     def row_identity(self, op: Op) -> tuple[str, ...]:
         """Quoted columns that pick one row of ``op``'s table in a batch."""
