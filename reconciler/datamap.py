@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,14 @@ Action = Literal["delete", "anonymize", "retain"]
 ACTIONS: tuple[Action, ...] = ("delete", "anonymize", "retain")
 OnReference = Literal["refuse", "nullify", "anonymize"]
 ON_REFERENCE: tuple[OnReference, ...] = ("refuse", "nullify", "anonymize")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
+# A table or column name is taken as written and always quoted in SQL, so any name a database
+# can hold is accepted: Straßen-Log, e-mail, "klant nummer", 2fa_secret. Refused are names no
+# database holds or that are surely a slip (docs/datamap.md#table-and-column-names).
+NAME_MAX_CHARS = 128  # SQL Server and Oracle; PostgreSQL allows 63 bytes, MariaDB 64 characters
+# Cc: tab, newline, NUL ...; Cf: zero-width space, byte-order mark ...; Cs: a lone surrogate
+# (not UTF-8); Zl, Zp: line and paragraph separators. None of them shows in a map, a log or
+# an error message, and YAML and logs break lines at several of them.
+_UNSEEN = ("Cc", "Cf", "Cs", "Zl", "Zp")
 _TYPE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _PURPOSE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 # Names people write for a built-in type, in Dutch or spelled out: a map that says
@@ -42,6 +50,43 @@ _ALIASES = {
     "gebruikersnaam": "username", "user_name": "username", "rekeningnummer": "iban",
     "ip_address": "ip", "ip_adres": "ip", "kvk_nummer": "kvk",
 }
+
+
+def name_problem(name: str, kind: str = "table or column") -> str | None:
+    """What makes ``name`` unusable as a table or column name, if anything.
+
+    Args:
+        name: the name as written in the map.
+        kind: ``table``, ``column`` or ``table or column``, for the message.
+
+    Returns:
+        A message such as "a column name cannot be empty", or None when the name is fine.
+    """
+    if not name:
+        return f"a {kind} name cannot be empty"
+    for index, char in enumerate(name, start=1):
+        if unicodedata.category(char) in _UNSEEN:
+            return (f"a {kind} name cannot contain a control or invisible character "
+                    f"(U+{ord(char):04X} at character {index})")
+    if name != name.strip():
+        # MariaDB refuses a trailing space; anywhere it is far more likely a slip than meant.
+        return f"a {kind} name cannot start or end with a space"
+    if len(name) > NAME_MAX_CHARS:
+        return f"a {kind} name is at most {NAME_MAX_CHARS} characters (this one has {len(name)})"
+    return None
+
+
+def shown_name(name: str) -> str:
+    """``name`` for a key path in a message: as written when valid, quoted and escaped if not.
+
+    Returns:
+        Printable text on one line, at most about 60 characters.
+    """
+    if name_problem(name) is None:
+        return name
+    escaped = "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in _UNSEEN
+                      else c for c in name[:48])
+    return f"'{escaped}{'...' if len(name) > 48 else ''}'"
 
 
 def close_known_type(id_type: str) -> str | None:
@@ -246,9 +291,8 @@ class _Parser:
             if not isinstance(tables_node, yaml.MappingNode):
                 raise self.fail(tables_node, "tables", "expected a mapping of table names")
             for key_node, value_node in tables_node.value:
-                name = self.key(key_node, "tables")
-                if not _NAME.fullmatch(name):
-                    raise self.fail(key_node, "tables", "expected a table name")
+                name = self.checked_name(key_node, self.key(key_node, "tables"), "tables",
+                                         "table")
                 if name == subject.name or any(t.name == name for t in tables):
                     raise self.fail(key_node, f"tables.{name}", "table is mapped twice")
                 tables.append(self.table(name, value_node, f"tables.{name}"))
@@ -314,16 +358,27 @@ class _Parser:
             self.lines[f"{path}[{index}]"] = item.start_mark.line + 1
         return list(node.value)
 
-    def name(self, node: _Node, path: str) -> str:
+    def name(self, node: _Node, path: str, kind: str = "column") -> str:
         # As written: YAML 1.1 would read a column called "no" or "on" as a boolean.
         value = node.value if isinstance(node, yaml.ScalarNode) else None
-        if not isinstance(value, str) or not _NAME.fullmatch(value):
-            raise self.fail(node, path, "expected a table or column name")
+        if not isinstance(value, str):
+            raise self.fail(node, path, f"expected a {kind} name")
+        problem = name_problem(value, kind)
+        if problem is not None:
+            raise self.fail(node, path, problem)
+        return value
+
+    def checked_name(self, node: _Node, value: str, path: str, kind: str = "column") -> str:
+        """A name written as a mapping key under ``path``; errors name ``path.<the key>``."""
+        problem = name_problem(value, kind)
+        if problem is not None:
+            raise self.fail(node, f"{path}.{shown_name(value)}", problem)
         return value
 
     def names(self, node: _Node, path: str) -> tuple[str, ...]:
         if isinstance(node, yaml.SequenceNode):
-            names = tuple(self.name(item, path) for item in node.value)
+            names = tuple(self.name(item, f"{path}[{index}]")
+                          for index, item in enumerate(node.value))
             if not names:
                 raise self.fail(node, path, "expected at least one column")
             return names
@@ -344,7 +399,7 @@ class _Parser:
         for key_node, value_node in node.value:
             key = self.key(key_node, path)
             if key in seen:
-                raise self.fail(key_node, f"{path}.{key}", "duplicate key")
+                raise self.fail(key_node, f"{path}.{shown_name(key)}", "duplicate key")
             seen.add(key)
             self.lines[f"{path}.{key}"] = key_node.start_mark.line + 1
             out.append((key, key_node, value_node))
@@ -365,8 +420,7 @@ class _Parser:
     def columns(self, node: _Node, path: str) -> tuple[tuple[str, Strategy], ...]:
         out: list[tuple[str, Strategy]] = []
         for column, key_node, value_node in self.pairs(node, path, key_kind="columns"):
-            if not _NAME.fullmatch(column):
-                raise self.fail(key_node, path, "expected a column name")
+            self.checked_name(key_node, column, path)
             try:
                 strategy = parse_strategy(self.value(value_node))
             except ValueError as exc:
@@ -390,7 +444,7 @@ class _Parser:
         action = self.action(keys["action"], "subject.action", ("delete", "anonymize"))
         on_reference = self.on_reference(keys, "subject")
         table = TableMap(
-            name=self.name(keys["table"], "subject.table"),
+            name=self.name(keys["table"], "subject.table", "table"),
             action=action,
             match=self.identifiers(keys["identifiers"], "subject.identifiers"),
             columns=self.columns_for(action, keys, "subject", on_reference),
@@ -428,8 +482,7 @@ class _Parser:
         out: list[tuple[str, OnReference]] = []
         for table, key_node, value_node in self.pairs(keys["on_reference"], path,
                                                       key_kind="referencing tables"):
-            if not _NAME.fullmatch(table):
-                raise self.fail(key_node, path, "expected a table name")
+            self.checked_name(key_node, table, path, "table")
             choice = self.scalar(value_node, f"{path}.{table}")
             if choice not in ON_REFERENCE:
                 shown = f" {choice!r}" if isinstance(choice, str) and len(choice) <= 40 else ""
@@ -498,14 +551,9 @@ class _Parser:
                                                     key_kind="child: parent columns")
         )
         if "parent" in keys:
-            return Link(parent=self.name(keys["parent"], f"{path}.parent"), on=on)
-        return Link(parent=self.name(keys["referenced_by"], f"{path}.referenced_by"),
+            return Link(parent=self.name(keys["parent"], f"{path}.parent", "table"), on=on)
+        return Link(parent=self.name(keys["referenced_by"], f"{path}.referenced_by", "table"),
                     on=tuple((mine, theirs) for theirs, mine in on), reverse=True)
-
-    def checked_name(self, node: _Node, value: str, path: str) -> str:
-        if not _NAME.fullmatch(value):
-            raise self.fail(node, path, "expected a column name")
-        return value
 
     def retention(self, node: _Node, path: str) -> RetentionRule:
         keys = self.mapping(node, path, required={"name", "column", "years"}, optional=set())
@@ -536,7 +584,7 @@ class _Parser:
                 values.append((column, value))
         elif self.scalar(keys["delete"], f"{path}.delete") is not True:
             raise self.fail(keys["delete"], f"{path}.delete", "expected 'true'")
-        return OptOutRule(purpose=purpose, table=self.name(keys["table"], f"{path}.table"),
+        return OptOutRule(purpose=purpose, table=self.name(keys["table"], f"{path}.table", "table"),
                           set=tuple(values), delete="delete" in keys)
 
     # -- whole-map checks ------------------------------------------------------------------------
@@ -584,5 +632,6 @@ class _Parser:
         return DataMapError(f"{self.source}{where}: {path}: {message}")
 
 
-__all__ = ["ACTIONS", "ON_REFERENCE", "Action", "DataMap", "Link", "OnReference", "OptOutRule",
-           "Retain", "RetentionRule", "TableMap", "close_known_type"]
+__all__ = ["ACTIONS", "NAME_MAX_CHARS", "ON_REFERENCE", "Action", "DataMap", "Link", "OnReference",
+           "OptOutRule", "Retain", "RetentionRule", "TableMap", "close_known_type", "name_problem",
+           "shown_name"]

@@ -16,23 +16,27 @@ Left out on purpose: no writes to the database (read-only reflection and samplin
 writes the file. Partitions and inheriting tables are left to their parent.
 """
 
-# ruff: noqa: S608 - SQL text is built from quoted identifiers
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from erasure_ledger import InvalidIdentifierError, find_emails, find_ibans, find_phones, normalize
+from reconciler.datamap import name_problem, shown_name
 from reconciler.errors import DataMapError, SnapshotError, cannot_connect, redact_url
 from reconciler.heuristics import identifier_type, looks_personal
 from reconciler.replay import open_snapshot
 from reconciler.schema import ForeignKey, SnapshotSchema, TableSchema, reflect
 
 SAMPLE_SIZE = 50  # non-null values read per string column
+# Written as plain YAML: letters (any script), digits, _ $ . - and single inner spaces, not
+# starting with a digit or '-'; anything else is double-quoted (a ':', '#', ',', '{' ...).
+_PLAIN = re.compile(r"[^\W\d][\w$.-]*(?: [\w$.-]+)*")
+_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
 GUESS_SHARE = 0.8  # share of sampled values that must be one identifier of a type
 Samples = Mapping[tuple[str, str], Sequence[str]]  # (table, column) -> distinct sampled values
 
@@ -95,7 +99,6 @@ def sample_values(conn: Connection, schema: SnapshotSchema, *,
     Returns:
         (table, column) -> the distinct values read.
     """
-    quote = conn.dialect.identifier_preparer.quote
     out: dict[tuple[str, str], list[str]] = {}
     for name, table in schema.tables.items():
         if table.inherits is not None:
@@ -103,9 +106,12 @@ def sample_values(conn: Connection, schema: SnapshotSchema, *,
         for column, info in table.columns.items():
             if info.kind != "string":
                 continue
-            rows = conn.execute(sa.text(
-                f"SELECT {quote(column)} FROM {quote(name)} WHERE {quote(column)} IS NOT NULL "
-                "LIMIT :n"), {"n": limit})
+            # Core, not text: SQLAlchemy quotes the names, and a '%' or ':' in one stays a
+            # character of the name (text() would read ":x" as a parameter, and quote()
+            # doubles '%' for drivers that format parameters).
+            value: sa.ColumnClause[object] = sa.column(column)
+            rows = conn.execute(sa.select(value).select_from(sa.table(name))
+                                .where(value.is_not(None)).limit(limit))
             values = dict.fromkeys(v for (v,) in rows if isinstance(v, str) and v.strip())
             out[(name, column)] = list(values)
     return out
@@ -145,15 +151,78 @@ def _is_one(id_type: str, finder: Callable[..., list[str]], value: str, region: 
         return False
     if _finds(id_type, finder, value, region) != [normal]:
         return False
+    if id_type == "email":
+        # The value's own normal form is the one address in it: nothing else is there. Its
+        # spelling may differ from that form in more than case: an ACE domain
+        # (xn--bcher-kva) is decoded to Unicode, decomposed accents are composed (NFC).
+        return True
     bare = _SEPARATORS.sub("", value).lower()
     if id_type == "phone":  # normalised to E.164: a national 0 or 00 prefix differs
         return bare.isdigit()
     return bare == _SEPARATORS.sub("", normal).lower()
 
 
+def yaml_name(name: str) -> str:
+    """``name`` as a YAML scalar that reads back as exactly ``name``, in block or flow style.
+
+    Returns:
+        The name itself when it is plain, else a double-quoted YAML string.
+    """
+    if _PLAIN.fullmatch(name) and name.lower() not in _YAML_WORDS:
+        return name
+    out = []
+    for char in name:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif char.isprintable() or char == " ":
+            out.append(char)
+        else:
+            out.append(f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}")
+    return '"' + "".join(out) + '"'
+
+
+def mappable(schema: SnapshotSchema) -> tuple[SnapshotSchema, list[str]]:
+    """``schema`` without the tables and columns a data map cannot name (docs/datamap.md).
+
+    Foreign keys through such a table or column go too. A name with a control character,
+    or longer than any of the supported databases allows, is rare and is reported, not
+    guessed around.
+
+    Returns:
+        The schema left, and one line per name left out (escaped; what is wrong with it).
+    """
+    skipped: list[str] = []
+    tables: dict[str, TableSchema] = {}
+    for name, table in schema.tables.items():
+        problem = name_problem(name, "table")
+        if problem is not None:
+            skipped.append(f"table {shown_name(name)}: {problem}")
+            continue
+        columns = {}
+        for column, info in table.columns.items():
+            problem = name_problem(column, "column")
+            if problem is None:
+                columns[column] = info
+            else:
+                skipped.append(f"column {name}.{shown_name(column)}: {problem}")
+        tables[name] = replace(table, columns=columns)
+    for name, table in tables.items():
+        keep = tuple(fk for fk in table.foreign_keys
+                     if fk.referred_table in tables
+                     and all(c in table.columns for c in fk.columns)
+                     and all(c in tables[fk.referred_table].columns
+                             for c in fk.referred_columns))
+        tables[name] = replace(table, foreign_keys=keep)
+    return replace(schema, tables=tables), skipped
+
+
 def draft(schema: SnapshotSchema, subject_table: str, *, source: str,
           samples: Samples | None = None) -> str:
     """The draft map for a reflected schema (pure; see :func:`discover`).
+
+    Every table and column name is written so that it reads back as written (quoted when
+    YAML needs it: ``"2fa"``, ``"a: b"``); names no data map can hold are left out and listed
+    in a comment at the top.
 
     Args:
         schema: the reflected schema.
@@ -162,38 +231,51 @@ def draft(schema: SnapshotSchema, subject_table: str, *, source: str,
         samples: sampled string values (:func:`sample_values`); none: names only.
 
     Raises:
-        DataMapError: the subject table does not exist or has no primary key.
+        DataMapError: the subject table does not exist, has no primary key, or its name or
+            a key column's cannot be written in a data map.
 
     Returns:
         YAML text.
     """
+    if subject_table not in schema.tables:
+        raise DataMapError(f"--subject-table: table {subject_table!r} is not in the database")
+    full = schema.tables[subject_table]
+    schema, skipped = mappable(schema)
     subject = schema.tables.get(subject_table)
     if subject is None:
-        raise DataMapError(f"--subject-table: table {subject_table!r} is not in the database")
-    if not subject.primary_key:
+        raise DataMapError(f"--subject-table: {name_problem(subject_table, 'table')}")
+    if not full.primary_key:
         raise DataMapError(f"--subject-table: table {subject_table!r} has no primary key")
+    for column in full.primary_key:
+        if column not in subject.columns:
+            raise DataMapError(f"--subject-table: key column {shown_name(column)}: "
+                               f"{name_problem(column, 'column')}")
+    y = yaml_name
     guesses = {key: guess for key, values in (samples or {}).items()
                if (guess := value_guess(values)) is not None}
     out = [f"# Draft data map written by `reconciler discover` from {source}.",
-           "# Every line marked 'guess' needs a person's review (docs/datamap.md).",
-           "version: 1", "subject:", f"  table: {subject.name}"]
+           "# Every line marked 'guess' needs a person's review (docs/datamap.md)."]
+    out += [f"# Left out, a data map cannot name it: {line}" for line in skipped]
+    out += ["version: 1", "subject:", f"  table: {y(subject.name)}"]
     key = subject.primary_key
-    out.append(f"  key: {key[0]}" if len(key) == 1 else f"  key: [{', '.join(key)}]")
+    out.append(f"  key: {y(key[0])}" if len(key) == 1
+               else f"  key: [{', '.join(y(k) for k in key)}]")
     ids = _identifiers(subject, guesses)
     out.append("  identifiers:" + ("" if ids else " {}  # guess: none found; add them"))
-    out += [f"    {t}: {c}  # {why}" for t, c, why in ids]
+    out += [f"    {t}: {y(c)}  # {why}" for t, c, why in ids]
     out += ["  action: anonymize  # or delete", "  columns:"]
     out += _columns(subject, {c for _, c, _ in ids}, indent=4, guesses=guesses)
     tables: list[str] = []
     tree = _tree(schema, subject.name)
     for child, fk, depth in tree:
         table = schema.tables[child]
-        on = ", ".join(f"{c}: {p}" for c, p in zip(fk.columns, fk.referred_columns, strict=True))
+        on = ", ".join(f"{y(c)}: {y(p)}"
+                       for c, p in zip(fk.columns, fk.referred_columns, strict=True))
         personal = [c for c in table.columns if c not in fk.columns and (
             looks_personal(c) or (child, c) in guesses)]
-        tables += [f"  {child}:  # references {fk.referred_table} "
+        tables += [f"  {y(child)}:  # references {fk.referred_table} "
                    f"({depth} hop{'s' if depth > 1 else ''} from the subject)",
-                   f"    link: {{parent: {fk.referred_table}, on: {{{on}}}}}"]
+                   f"    link: {{parent: {y(fk.referred_table)}, on: {{{on}}}}}"]
         if personal:
             tables += ["    action: anonymize  # guess: delete, anonymize or retain", "    columns:"]
             tables += _columns(table, set(), indent=6, only=personal, guesses=guesses)
@@ -205,9 +287,9 @@ def draft(schema: SnapshotSchema, subject_table: str, *, source: str,
             continue
         matches = _identifiers(table, guesses, by_name_any_type=False)
         if matches:
-            tables += [f"  {name}:  # guess: no foreign key to the subject; matched on "
+            tables += [f"  {y(name)}:  # guess: no foreign key to the subject; matched on "
                        "identifier columns", "    match:"]
-            tables += [f"      {t}: {c}  # {why}" for t, c, why in matches]
+            tables += [f"      {t}: {y(c)}  # {why}" for t, c, why in matches]
             tables.append("    action: delete")
     if tables:
         out += ["tables:", *tables]
@@ -251,7 +333,7 @@ def _columns(table: TableSchema, required: set[str], *, indent: int,
             why = ("identifier column" if column in required
                    else guess.comment() if guess is not None and not looks_personal(column)
                    else "guess: looks personal")
-            lines.append(f"{pad}{column}: {strategy}  # {why}")
+            lines.append(f"{pad}{yaml_name(column)}: {strategy}  # {why}")
     return lines or [f"{pad}{{}}  # guess: nothing personal found"]
 
 
@@ -270,4 +352,5 @@ def _tree(schema: SnapshotSchema, root: str) -> list[tuple[str, ForeignKey, int]
     return found
 
 
-__all__ = ["SAMPLE_SIZE", "ValueGuess", "discover", "draft", "sample_values", "value_guess"]
+__all__ = ["SAMPLE_SIZE", "ValueGuess", "discover", "draft", "mappable", "sample_values",
+           "value_guess", "yaml_name"]

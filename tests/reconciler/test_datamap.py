@@ -169,9 +169,10 @@ tables:
                      "    columns: {film: redact}\n",
                      "datamap.yaml:12: tables.rentals.columns: columns are only used with "
                      "anonymize or retain (or on_reference: anonymize)", id="columns-on-delete"),
-        pytest.param(REFERENCES + "    on_reference: {1payments: nullify}\n",
-                     "datamap.yaml:11: tables.rentals.on_reference: expected a table name",
-                     id="not-a-table-name"),
+        pytest.param(REFERENCES + '    on_reference: {"pay\\tments": nullify}\n',
+                     "datamap.yaml:11: tables.rentals.on_reference.'pay\\u0009ments': a table "
+                     "name cannot contain a control or invisible character (U+0009 at "
+                     "character 4)", id="not-a-table-name"),
         pytest.param(MINIMAL + "tables:\n  addresses:\n    link: {parent: customers, "
                      "referenced_by: customers, on: {address_id: id}}\n    action: delete\n",
                      "datamap.yaml:9: tables.addresses.link: needs exactly one of 'parent' (a "
@@ -228,3 +229,85 @@ def test_an_identifier_type_close_to_a_built_in_one_is_refused(text: str, messag
 def test_a_custom_identifier_type_far_from_any_built_in_one_loads() -> None:
     data_map = DataMap.from_text(MINIMAL.replace("{email: email}", "{loyalty_card: card}"))
     assert data_map.subject.match == (("loyalty_card", "card"),)
+
+
+# -- table and column names ---------------------------------------------------------------------
+
+ODD_NAMES = """\
+version: 1
+subject:
+  table: Straßen-Log
+  key: [klant nummer, "2fa"]
+  identifiers: {email: e-mail}
+  action: anonymize
+  columns: {e-mail: redact, straße: null, "50% korting": null, "a: b": null, order: null}
+tables:
+  "Bestel#Regels":
+    link: {parent: Straßen-Log, on: {klant nummer: klant nummer, "2fa": "2fa"}}
+    action: delete
+"""
+
+
+def test_any_name_a_database_can_hold_is_taken_as_written() -> None:
+    data_map = DataMap.from_text(ODD_NAMES)
+    assert data_map.subject.name == "Straßen-Log"
+    assert data_map.subject.key == ("klant nummer", "2fa")
+    assert [c for c, _ in data_map.subject.columns] == [
+        "e-mail", "straße", "50% korting", "a: b", "order"]
+    link = data_map.table("Bestel#Regels").link
+    assert link == Link("Straßen-Log", (("klant nummer", "klant nummer"), ("2fa", "2fa")))
+
+
+LONG = "x" * 129
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(MINIMAL.replace("table: customers", 'table: ""'),
+                     "datamap.yaml:3: subject.table: a table name cannot be empty", id="empty"),
+        pytest.param(MINIMAL.replace("table: customers", 'table: "klanten\\n"'),
+                     "datamap.yaml:3: subject.table: a table name cannot contain a control or "
+                     "invisible character (U+000A at character 8)", id="newline"),
+        pytest.param(MINIMAL.replace("key: id", 'key: [id, "nr\\u200b"]'),
+                     "datamap.yaml:4: subject.key[1]: a column name cannot contain a control or "
+                     "invisible character (U+200B at character 3)", id="zero-width-space"),
+        pytest.param(MINIMAL.replace("{email: email}", '{email: "email "}'),
+                     "datamap.yaml:5: subject.identifiers.email: a column name cannot start or "
+                     "end with a space", id="trailing-space"),
+        pytest.param(MINIMAL.replace("action: delete", f"action: anonymize\n  columns: "
+                                     f"{{email: redact, {LONG}: null}}"),
+                     f"datamap.yaml:7: subject.columns.'{'x' * 48}...': a column name is at "
+                     "most 128 characters (this one has 129)", id="too-long"),
+        pytest.param(MINIMAL.replace("action: delete", 'action: anonymize\n  columns: '
+                                     '{email: redact, "e\\tmail": null}'),
+                     "datamap.yaml:7: subject.columns.'e\\u0009mail': a column name cannot "
+                     "contain a control or invisible character (U+0009 at character 2)",
+                     id="tab-in-column-key"),
+        pytest.param(MINIMAL + 'tables:\n  "orders\\u2028x":\n    match: {email: e}\n'
+                     "    action: delete\n",
+                     "datamap.yaml:8: tables.'orders\\u2028x': a table name cannot contain a "
+                     "control or invisible character (U+2028 at character 7)",
+                     id="line-separator-in-table-key"),
+        pytest.param(MINIMAL + 'tables:\n  orders:\n    link: {parent: customers, '
+                     'on: {"cust\\u0000id": id}}\n    action: delete\n',
+                     "datamap.yaml:9: tables.orders.link.on.'cust\\u0000id': a column name "
+                     "cannot contain a control or invisible character (U+0000 at character 5)",
+                     id="nul-in-link-column"),
+        pytest.param(MINIMAL + 'tables:\n  orders:\n    link: {parent: " customers", '
+                     "on: {customer_id: id}}\n    action: delete\n",
+                     "datamap.yaml:9: tables.orders.link.parent: a table name cannot start or "
+                     "end with a space", id="spaced-parent"),
+        pytest.param(MINIMAL + "retention:\n  - {name: old, column: [a, b], years: 2}\n",
+                     "datamap.yaml:8: retention[0].column: expected a column name",
+                     id="list-for-a-column"),
+        pytest.param(MINIMAL + 'opt_outs:\n  - {purpose: marketing, table: customers, '
+                     'set: {"": false}}\n',
+                     "datamap.yaml:8: opt_outs[0].set.'': a column name cannot be empty",
+                     id="empty-set-column"),
+    ],
+)
+def test_a_name_no_database_can_hold_is_refused_naming_its_key(text: str, message: str) -> None:
+    with pytest.raises(DataMapError) as excinfo:
+        DataMap.from_text(text)
+    assert str(excinfo.value) == message
