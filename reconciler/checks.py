@@ -84,7 +84,31 @@ def schema_drift(data_map: DataMap, schema: SnapshotSchema) -> tuple[str, ...]:
                 not_a_typo(data_map, f"{path}.columns.{column}", "column", column,
                            present=snap.columns, named=named)
                 notes.append(f"{path}.columns.{column}: column {column!r} not in this snapshot")
+    notes.extend(f"{path}: column {column!r} not in this snapshot"
+                 for path, column in opt_out_columns_missing(data_map, schema))
     return tuple(sorted(notes))
+
+
+def opt_out_columns_missing(data_map: DataMap, schema: SnapshotSchema) -> list[tuple[str, str]]:
+    """The opt-out ``set:`` columns a present table lacks, as (key path, column): nothing to
+    reset there, so noted, like any mapped column an older backup lacks (a missing table is
+    noted with its table).
+
+    Raises:
+        DataMapError: a missing name is a typo of one the snapshot has (:func:`not_a_typo`).
+    """
+    missing = []
+    for index, rule in enumerate(data_map.opt_outs):
+        snap = schema.tables.get(rule.table)
+        if snap is None:
+            continue
+        named = [column for column, _ in rule.set]
+        for column in named:
+            if column not in snap.columns:
+                path = f"opt_outs[{index}].set.{column}"
+                not_a_typo(data_map, path, "column", column, present=snap.columns, named=named)
+                missing.append((path, column))
+    return missing
 
 
 class Checks:
@@ -125,6 +149,8 @@ class Checks:
         # parents before children, whatever the order in the map
         for table in sorted(self.map.all_tables(), key=lambda t: link_depth(self.map, t)):
             self.table(table)
+        for path, column in opt_out_columns_missing(self.map, self.ctx.schema):
+            self.note(path, f"column {column!r}")
 
     def table(self, table: TableMap) -> None:
         path = table_path(self.map, table.name)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from erasure_ledger import Ledger
 from reconciler.datamap import DataMap
 from reconciler.errors import DataMapError, SnapshotError
-from reconciler.replay import ReplayResult, replay
+from reconciler.replay import ReplayResult, replay, verify
 from tests.reconciler.conftest import (
     AS_OF,
     ERASE_JAN,
@@ -174,6 +174,18 @@ def test_mapped_tables_missing_from_the_snapshot_are_reported_not_fatal(
         "tables.orders.columns.fax: column 'fax' not in this snapshot",
     )
     assert customer(db_url, 1)[0] == "erased-1@erased.invalid"
+
+
+def test_an_opt_out_column_missing_from_the_snapshot_is_reported_not_skipped_silently(
+        shop: str, make_ledger: MakeLedger) -> None:
+    text = NO_RETENTION.replace("set: {newsletter_opt_in: false}",
+                                "set: {newsletter_opt_in: false, sms_consent: false}")
+    note = "opt_outs[0].set.sms_consent: column 'sms_consent' not in this snapshot"
+    result = run(shop, make_ledger(OPTOUT_KLAAS), text)
+    assert note in result.execution.drift
+    # the column the snapshot has is still reset
+    assert rows_of(shop, "SELECT newsletter_opt_in FROM customers WHERE id = 4") == [(False,)]
+    assert note in verify(shop, DataMap.from_text(text), make_ledger(OPTOUT_KLAAS)).drift
 
 
 @pytest.mark.parametrize(
@@ -368,8 +380,11 @@ tables:
         ("      shipping_address: redact", "      shiping_address: redact",
          "tables.orders.columns.shiping_address: column 'shiping_address' is not in this "
          "snapshot; did you mean 'shipping_address'? "),
+        ("set: {newsletter_opt_in: false}", "set: {newsleter_opt_in: false}",
+         "opt_outs[0].set.newsleter_opt_in: column 'newsleter_opt_in' is not in this "
+         "snapshot; did you mean 'newsletter_opt_in'? "),
     ],
-    ids=["table", "column"],
+    ids=["table", "column", "opt-out-column"],
 )
 def test_a_misspelt_name_is_refused_not_taken_for_schema_drift(
         shop: str, make_ledger: MakeLedger, old: str, new: str, message: str) -> None:
