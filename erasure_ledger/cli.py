@@ -98,9 +98,75 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def write_text_file(path: str, text: str) -> None:
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 entry``, ``2 entries``: the count and the noun in the right number."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def ledger_files(location: str, keyring_path: str | None) -> list[tuple[Path, str]]:
+    """The local files an output flag must never overwrite: the ledger's SQLite file (and its
+    -wal and -shm), and the keyring, each with what to call it in a message."""
+    files: list[tuple[Path, str]] = []
+    path = location if "://" not in location else location.removeprefix("sqlite:///")
+    if "://" not in path:
+        files += [(Path(path + suffix), "the ledger file") for suffix in ("", "-wal", "-shm")]
+    if keyring_path:
+        files.append((Path(keyring_path), "the keyring"))
+    return files
+
+
+def check_output_file(
+    path: str, flag: str, *, protected: Iterable[tuple[Path, str]], force: bool = False
+) -> None:
+    """Refuse an output file that is the ledger or the keyring, or (without ``force``) any
+    existing file; nothing is written.
+
+    Raises:
+        UsageError: the file is protected, or exists and ``force`` is not given.
+    """
+    target = Path(path)
+    for other, what in protected:
+        same = target.resolve() == other.resolve()
+        with contextlib.suppress(OSError):
+            same = same or os.path.samefile(target, other)
+        if same:
+            raise UsageError(f"{flag} {path}: that is {what}; refusing to overwrite it")
+    if target.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory")
+    kind = _what_file(target)
+    if kind is not None:  # a ledger or keyring not named on this command line
+        raise UsageError(f"{flag} {path}: that is {kind}; refusing to overwrite it")
+    if target.exists() and not force:
+        raise UsageError(f"{flag} {path}: already exists; refusing to overwrite it (--force overwrites)")
+
+
+def _what_file(path: Path) -> str | None:
+    """"a database" or "a keyring" when the existing file at ``path`` starts like one."""
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        with open(path, "rb") as file:
+            start = file.read(4096)
+    except OSError:
+        return None
+    if start.startswith(b"SQLite format 3\x00"):
+        return "a database (a ledger?)"
+    if b'"format": "erasure-ledger-keyring/' in start:
+        return "a keyring"
+    return None
+
+
+def write_text_file(path: str, text: str, *, overwrite: bool = False) -> None:
+    """Write ``text`` to a new file (or, with ``overwrite``, replace one); a write that fails
+    leaves no partial file behind."""
+    try:
+        with open(path, "w" if overwrite else "x", encoding="utf-8") as out:
+            try:
+                out.write(text)
+            except OSError:
+                out.close()
+                os.unlink(path)
+                raise
+    except FileExistsError:
+        raise UsageError(f"{path}: already exists; refusing to overwrite it") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot write ({exc.strerror})") from None
 
@@ -239,7 +305,7 @@ def cli(debug: bool) -> None:
     "--public-key-out",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Also write the public verification key to this file.",
+    help="Also write the public verification key to this new file.",
 )
 @click.option(
     "--kms-key-id", default=None, metavar="KEY", help="Wrap the key-encryption key with this AWS KMS key."
@@ -271,6 +337,8 @@ def init(
     """Create a new ledger and its keyring; print the public verification key."""
     if Path(keyring_path).exists():
         raise UsageError(f"keyring {keyring_path}: already exists; refusing to overwrite")
+    if public_key_out:
+        check_output_file(public_key_out, "--public-key-out", protected=ledger_files(location, keyring_path))
     import secrets
 
     name = origin or f"erasure-ledger/{secrets.token_hex(6)}"
@@ -528,21 +596,45 @@ def lookup(
     "--out",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Also write the signed checkpoint to this file (give it to your auditor).",
+    help="Also write the signed checkpoint to this new file (give it to your auditor).",
 )
+@click.option("--force", is_flag=True, help="Overwrite the --out file if it exists.")
 @handle_errors
-def checkpoint(location: str, keyring_path: str | None, endpoint_url: str | None, out: str | None) -> None:
-    """Print the signed checkpoint of the current tree head (signing it if needed)."""
+def checkpoint(
+    location: str, keyring_path: str | None, endpoint_url: str | None, out: str | None, force: bool
+) -> None:
+    """Print the signed checkpoint of the current tree head (signing it if needed), after
+    checking the stored entries are what it signs."""
+    if out:  # before anything is signed
+        check_output_file(out, "--out", protected=ledger_files(location, keyring_path), force=force)
     signed = open_ledger(location, keyring_path, endpoint_url).checkpoint()
     if out:
-        write_text_file(out, signed.note)
+        write_text_file(out, signed.note, overwrite=force)
     click.echo(signed.note, nl=False)
 
 
 def read_public_key(value: str) -> NoteVerifier:
+    """The verifier key in file ``value``, or ``value`` itself when it is a key.
+
+    Raises:
+        UsageError: no such file (a key always contains '+'), it cannot be read, or the key
+            is malformed.
+    """
     path = Path(value)
-    text = path.read_text(encoding="utf-8").strip() if path.is_file() else value.strip()
-    return NoteVerifier.parse(text)
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise UsageError(f"--public-key {value}: cannot read ({reason})") from None
+        try:
+            return NoteVerifier.parse(text.strip())
+        except UsageError as exc:
+            raise UsageError(f"--public-key {value}: {exc}") from None
+    if "+" not in value:  # a verifier key is <name>+<key id>+<key>: this was meant as a file
+        reason = "is a directory" if path.is_dir() else "no such file"
+        raise UsageError(f"--public-key {value}: {reason} (and not a verifier key: <name>+<key id>+<key>)")
+    return NoteVerifier.parse(value.strip())
 
 
 @cli.command()
@@ -600,14 +692,15 @@ def verify(
             }
         )
         return
+    checked = result.checkpoints_checked
     click.echo(
-        f"OK {result.origin}: {result.tree_size} entries, "
-        f"{result.checkpoints_checked} signed checkpoints match"
+        f"OK {result.origin}: {plural(result.tree_size, 'entry', 'entries')}, "
+        f"{plural(checked, 'signed checkpoint')} {'matches' if checked == 1 else 'match'}"
     )
     if result.trusted_size is not None:
         click.echo(f"OK extends the trusted checkpoint of size {result.trusted_size}")
     if key_rows is not None:
-        click.echo(f"OK {key_rows} key rows authenticated")
+        click.echo(f"OK {plural(key_rows, 'key row')} authenticated")
     if verifier is None:
         click.echo(
             "note: no --public-key given; the ledger's own key was used, which proves "
@@ -636,7 +729,10 @@ def prove(location: str, endpoint_url: str | None, seq: int, tree_size: int | No
 def export(location: str, endpoint_url: str | None, out_dir: str) -> None:
     """Write the public log (leaves, checkpoints, verifier key) for an independent audit."""
     result = export_public_log(open_ledger(location, None, endpoint_url), out_dir)
-    click.echo(f"exported {result.tree_size} leaves and {result.checkpoints} checkpoints to {result.out_dir}")
+    click.echo(
+        f"exported {plural(result.tree_size, 'leaf', 'leaves')} and "
+        f"{plural(result.checkpoints, 'checkpoint')} to {result.out_dir}"
+    )
 
 
 @cli.command()
@@ -682,11 +778,11 @@ def shred(
     ledger.require_current_keyring(sealing=False)  # an old keyring copy: refuse before asking
     if not yes and not sys.stdin.isatty():
         raise UsageError("refusing to shred without --yes when not on a terminal")
-    click.echo(f"will shred {len(chosen)} entries: {_ranges(chosen)}", err=True)
+    click.echo(f"will shred {plural(len(chosen), 'entry', 'entries')}: {_ranges(chosen)}", err=True)
     if not yes:
         click.confirm("their identifiers will be unrecoverable; continue?", abort=True, err=True)
     done = ledger.shred(chosen)
-    click.echo(f"shredded {len(done)} entries" + (f": {_ranges(done)}" if done else ""))
+    click.echo(f"shredded {plural(len(done), 'entry', 'entries')}" + (f": {_ranges(done)}" if done else ""))
     if rotate and done:
         final = rotate_keyring(ledger, keyring_path, endpoint_url, None)
         click.echo(
@@ -766,8 +862,9 @@ def mirror_cmd(src: str, dst: str, endpoint_url: str | None, public_key: str | N
         emit_json(result.to_dict())
         return
     click.echo(
-        f"mirrored {result.entries_copied} new entries ({result.checkpoints_copied} checkpoints) "
-        f"from {result.src} to {result.dst}; both hold {result.size_after} entries"
+        f"mirrored {plural(result.entries_copied, 'new entry', 'new entries')} "
+        f"({plural(result.checkpoints_copied, 'checkpoint')}) "
+        f"from {result.src} to {result.dst}; both hold {plural(result.size_after, 'entry', 'entries')}"
     )
     if result.shreds_propagated or result.key_rows_rewrapped:
         click.echo(
@@ -829,6 +926,10 @@ def run_cli(group: click.Group, prog_name: str) -> None:
         click.echo(f"{prog_name}: error: aborted; nothing was changed", err=True)
         sys.exit(2)
     except click.ClickException as exc:
+        if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+            # No command at all: the help, on stderr with exit 2, as click does (>= 8.2).
+            exc.show()
+            sys.exit(2)
         context = getattr(exc, "ctx", None)
         usage = f" (try: {context.command_path} --help)" if context is not None else ""
         click.echo(f"{prog_name}: error: {safe_usage_message(exc)}{usage}", err=True)

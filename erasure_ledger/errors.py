@@ -23,9 +23,17 @@ from __future__ import annotations
 
 
 class LedgerError(Exception):
-    """Base of every failure raised by :mod:`erasure_ledger`."""
+    """Base of every failure raised by :mod:`erasure_ledger`.
+
+    ``request_id`` names the entry a failure is about, when there is one, so that an import
+    can name the entry's line in its file.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str = "", *, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
 
 
 class UsageError(LedgerError):

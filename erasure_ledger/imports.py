@@ -69,15 +69,20 @@ def _parse_chunk(
     return entries, None
 
 
+def line_of(lines: list[bytes], request_id: str, *, occurrence: int = 1) -> int | str:
+    """The number of the line (from 1, blank lines counted) holding ``request_id`` as a JSON
+    string for the ``occurrence``-th time, or ``"?"``: found again by request id, because
+    entries do not remember their line."""
+    needle = f'"{request_id}"'.encode()
+    numbers = [n for n, raw in enumerate(lines, start=1) if needle in raw]
+    return numbers[occurrence - 1] if len(numbers) >= occurrence else "?"
+
+
 def _refuse_repeated_request_ids(lines: list[bytes], request_ids: Iterable[str], shown: str) -> None:
     seen: set[str] = set()
     for request_id in request_ids:
         if request_id in seen:
-            # Name the line of the second occurrence (found again by request id, blank lines
-            # included in the count).
-            needle = f'"{request_id}"'.encode()
-            numbers = [n for n, raw in enumerate(lines, start=1) if needle in raw]
-            line = numbers[1] if len(numbers) > 1 else "?"
+            line = line_of(lines, request_id, occurrence=2)  # the second occurrence
             raise UsageError(
                 f"{shown}:{line}: request {request_id} appears twice in the file; nothing was appended"
             )
@@ -284,6 +289,7 @@ __all__ = [
     "ParallelImport",
     "SealedImport",
     "SealingJob",
+    "line_of",
     "parse_lines",
     "read_jsonl",
     "read_lines",

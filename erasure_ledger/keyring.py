@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from erasure_ledger.errors import DecryptionError, IntegrityError, LedgerError, StorageError, UsageError
-from erasure_ledger.notes import NoteSigner, NoteVerifier
+from erasure_ledger.notes import NoteSigner, NoteVerifier, key_name_problem
 from erasure_ledger.sealing import KEY_BYTES, new_key
 
 KEYRING_FORMAT = "erasure-ledger-keyring/1"
@@ -66,7 +66,18 @@ class Keyring:
 
     @classmethod
     def generate(cls, origin: str, *, kms_key_id: str | None = None) -> Keyring:
-        """Fresh random keys for a new ledger named ``origin``."""
+        """Fresh random keys for a new ledger named ``origin``.
+
+        Raises:
+            UsageError: ``origin`` cannot name a ledger (it is the signing key's name in every
+                checkpoint: not empty, no spaces, no '+').
+        """
+        problem = key_name_problem(origin)
+        if problem is not None:
+            raise UsageError(
+                f"invalid --origin: {problem.removeprefix('key name ')} (give a name such as "
+                "shop.example/erasure-ledger, without spaces or '+')"
+            )
         kek_id = "kek-1"
         return cls(
             origin=origin,

@@ -29,6 +29,7 @@ from erasure_ledger.errors import (
     DuplicateRequestError,
     IntegrityError,
     LedgerError,
+    RollbackError,
     StaleKeyringError,
     TamperedEntryError,
     UsageError,
@@ -55,7 +56,14 @@ from erasure_ledger.sealing import (
     open_sealed,
     split_tokens,
 )
-from erasure_ledger.stores.base import AppendBatch, Head, KeyRow, LedgerStore, StoredLeaf
+from erasure_ledger.stores.base import (
+    AppendBatch,
+    Head,
+    KeyRow,
+    LedgerStore,
+    StoredLeaf,
+    checkpoints_since,
+)
 from erasure_ledger.verify import LedgerVerifier, VerificationResult
 
 log = logging.getLogger(__name__)
@@ -201,6 +209,7 @@ class Ledger:
             if e.request_id in seen:
                 raise DuplicateRequestError(f"request {e.request_id} appears twice in the input")
             seen.add(e.request_id)
+        checked = self.verify_head(action="append to")
         self._refuse_stored(seen)
         self._check_completions([e for e in entries if e.kind == COMPLETION], seen)
         self.require_current_keyring(sealing=True)
@@ -216,7 +225,7 @@ class Ledger:
         kek_id = sealer.kek_id
 
         def prepare(head: Head) -> AppendBatch:
-            tree = self._tree_for(head)
+            tree = self._tree_for(head, checked=checked)
             leaves, rows, hashes = [], [], []
             seq = head.size
             for entry, payload, tokens, data_key in prepared:
@@ -247,13 +256,27 @@ class Ledger:
             UsageError: the file cannot be read or is empty, a line is bad (the first in file
                 order is named by number), or a request id appears twice in the file.
             DuplicateRequestError, StaleKeyringError, IntegrityError, StorageError: as
-                :meth:`append`.
+                :meth:`append`; an error about one entry (a request id already in the ledger,
+                a completion of an unknown request) names its line too.
         """
         lines = read_lines(path)
+        try:
+            return self._append_lines(lines, path, now=now, workers=workers)
+        except LedgerError as exc:
+            if exc.request_id is None:
+                raise
+            line = imports.line_of(lines, exc.request_id)
+            message = f"{path}:{line}: {exc}; nothing was appended"
+            raise type(exc)(message, request_id=exc.request_id) from None
+
+    def _append_lines(
+        self, lines: list[bytes], path: str | os.PathLike[str], *, now: datetime, workers: int | None
+    ) -> AppendResult:
         workers = workers if workers is not None else (os.cpu_count() or 1)
         if len(lines) < imports.PARALLEL_THRESHOLD or workers < 2:
             return self.append(parse_lines(lines, str(path), default_region=self.default_region), now=now)
         keyring = self.keyring
+        checked = self.verify_head(action="append to")
         self.require_current_keyring(sealing=True)
         job = SealingJob(
             lines=lines,
@@ -280,7 +303,7 @@ class Ledger:
                     # is enough; optimistic stores may call it again and it seals again).
                     log.debug("head moved from %d to %d; sealing again", sealed.start, head.size)
                     sealed = importer.seal(head.size)
-                tree = self._tree_for(head)
+                tree = self._tree_for(head, checked=checked)
                 tree.extend_hashes(sealed.leaf_hashes)
                 return AppendBatch(
                     leaves=sealed.leaves, key_rows=sealed.key_rows, head=self._signed_head(tree)
@@ -301,13 +324,23 @@ class Ledger:
             first = sorted(present)[0]
             if first.endswith(COMPLETED_SUFFIX):
                 raise DuplicateRequestError(
-                    f"request {first.removesuffix(COMPLETED_SUFFIX)} is already marked carried out"
+                    f"request {first.removesuffix(COMPLETED_SUFFIX)} is already marked carried out",
+                    request_id=first,
                 )
-            raise DuplicateRequestError(f"request {first} is already in the ledger")
+            raise DuplicateRequestError(f"request {first} is already in the ledger", request_id=first)
 
-    def _tree_for(self, head: Head) -> merkle.CompactRange:
+    def _tree_for(self, head: Head, *, checked: Head | None = None) -> merkle.CompactRange:
         """The compact range to extend, checked against the head's signed checkpoint so that a
-        tampered head is never signed over (ledger-format §7.2)."""
+        tampered head is never signed over (ledger-format §7.2).
+
+        ``checked`` is the head :meth:`verify_head` established before the store's lock was
+        taken: the head under the lock may have grown since (a concurrent append), never shrunk.
+        """
+        if checked is not None and head.size < checked.size:
+            raise RollbackError(
+                f"the tree head went back from size {checked.size} to {head.size} during this "
+                "operation (rolled back outside the ledger)"
+            )
         try:
             tree = merkle.CompactRange.from_nodes(head.size, head.nodes)
         except ValueError:
@@ -410,16 +443,19 @@ class Ledger:
     # -- checkpoints and verification ----------------------------------------------------------
 
     def checkpoint(self) -> SignedCheckpoint:
-        """The signed checkpoint of the current tree head (signing it if it is not yet).
+        """The signed checkpoint of the current tree head (signing it if it is not yet), once
+        :meth:`verify_head` has established that the stored entries are what it signs.
 
         Raises:
             UsageError: the head is unsigned and there is no keyring to sign it.
+            IntegrityError: the stored tree is not what its newest signed checkpoint says
+                (nothing is signed, no checkpoint is given out).
         """
-        head = self.store.read_head()
+        head = self.verify_head(action="give out a checkpoint of")
         if head.checkpoint is None:
 
             def prepare(current: Head) -> AppendBatch:
-                t = self._tree_for(current)
+                t = self._tree_for(current, checked=head)
                 return AppendBatch(
                     leaves=[],
                     key_rows=[],
@@ -432,6 +468,79 @@ class Ledger:
         return SignedCheckpoint(
             verifier.open_checkpoint(head.checkpoint, label="head checkpoint"), head.checkpoint
         )
+
+    def verify_head(self, *, action: str = "write to") -> Head:
+        """Establish that the stored tree is what its newest signed checkpoint says, before a
+        new entry or checkpoint builds on it (ledger-format §7.2).
+
+        Checked, in order of cost:
+
+        1. no stored checkpoint is larger than the head (entries removed, head rolled back);
+        2. the head's compact-range nodes hash to the root of the head's signed checkpoint,
+           whose signature verifies with the ledger's key;
+        3. the stored leaves ``0..size-1`` are all there and hash to that root (each leaf read
+           once; on every core for SQL ledgers from ``PARALLEL_VERIFY_THRESHOLD`` entries).
+           Not on S3, where every leaf is an object of its own: a single append would cost a
+           request per stored entry; there an altered leaf is left to :meth:`verify`.
+
+        Older checkpoints' signatures and key rows are left to :meth:`verify` (a signature
+        check per checkpoint would cost more than the leaves for a ledger appended one entry
+        at a time); step 3 already covers every leaf they sign.
+
+        Args:
+            action: what the caller refuses to do, for the message ("append to").
+
+        Returns:
+            The head that was checked.
+
+        Raises:
+            IntegrityError: the class of the first failure, its message prefixed with
+                "refusing to {action} a ledger that does not verify" (exit 3).
+        """
+        try:
+            return self._verified_head()
+        except IntegrityError as exc:
+            raise type(exc)(f"refusing to {action} a ledger that does not verify: {exc}") from None
+
+    def _verified_head(self) -> Head:
+        # Checkpoints first, head second (as in verify): an append committing in between can
+        # only make the head larger than every checkpoint read, never smaller.
+        first = self.store.read_head()
+        newest = max((size for size, _ in checkpoints_since(self.store, first.size)), default=None)
+        head = self.store.read_head()
+        if newest is not None and newest > head.size:
+            raise TamperedEntryError(
+                f"checkpoint at size {newest} was signed but the ledger holds {head.size} "
+                f"entries: entries {head.size}..{newest - 1} were removed"
+            )
+        tree = self._tree_for(head)
+        if head.checkpoint is None:  # a new ledger before its first checkpoint
+            if head.size or newest is not None:
+                raise TamperedEntryError("the stored tree head has no signed checkpoint")
+            return head
+        if getattr(self.store, "leaves_are_objects", False):
+            # S3: steps 1 and 2 only. What is written still builds on the signed tree (the
+            # head's nodes match its signed checkpoint), so an altered leaf is never signed
+            # over; it is left for verify to name.
+            return head
+        self._verify_leaves(
+            LedgerVerifier(self.verifier, origin=self.origin),
+            [(head.size, head.checkpoint)],
+            tree.size,
+            leaves=self._leaf_data_below_head(head.size),
+        )
+        log.debug("tree head of size %d verified against the stored entries", head.size)
+        return head
+
+    def _leaf_data_below_head(self, size: int) -> Iterator[bytes]:
+        """Leaves ``0..size-1`` only. Read in two parts, because S3 reading up to the head
+        also refuses objects past it, and there those are what a crashed append left behind:
+        the next append replaces them (docs/s3-and-kms.md), so they must not block it. SQL
+        stores refuse a leaf past the head when the append writes."""
+        if size:
+            yield from self.store.iter_leaf_data(0, size - 1)
+            for leaf in self.store.iter_leaves(size - 1, size):
+                yield leaf.data
 
     def verify(
         self, *, public_key: NoteVerifier | None = None, trusted_checkpoint: str | None = None
@@ -457,9 +566,23 @@ class Ledger:
         if head_size is not None and all(size != head_size for size, _ in checkpoints):
             checkpoints.append((head_size, head.checkpoint or ""))
         verifier = LedgerVerifier(public_key or self.verifier, origin=self.origin)
+        return self._verify_leaves(verifier, checkpoints, head.size, trusted_checkpoint=trusted_checkpoint)
+
+    def _verify_leaves(
+        self,
+        verifier: LedgerVerifier,
+        checkpoints: Sequence[tuple[int, str]],
+        size: int,
+        *,
+        trusted_checkpoint: str | None = None,
+        leaves: Iterator[bytes] | None = None,
+    ) -> VerificationResult:
+        """The stored leaves ``0..size-1`` against ``checkpoints``, on every core when the
+        store can read leaf ranges in worker processes (SQL stores) and the ledger is large;
+        else ``leaves`` (default: the store's ``iter_leaf_data(0, size)``) on this one."""
         map_ranges = getattr(self.store, "map_leaf_ranges", None)
         workers = os.cpu_count() or 1
-        if map_ranges is not None and workers > 1 and head.size >= PARALLEL_VERIFY_THRESHOLD:
+        if map_ranges is not None and workers > 1 and size >= PARALLEL_VERIFY_THRESHOLD:
             # Worker processes read and hash whole aligned subtrees; only their roots come
             # back, so this process does O(n / PARALLEL_VERIFY_SUBTREE) work.
             running: list[Generator[bytes, None, None]] = []
@@ -472,7 +595,7 @@ class Ledger:
                 return verifier.verify_subtrees(
                     hash_subtrees,
                     checkpoints,
-                    tree_size=head.size,
+                    tree_size=size,
                     trusted_checkpoint=trusted_checkpoint,
                     max_subtree=PARALLEL_VERIFY_SUBTREE,
                 )
@@ -480,9 +603,9 @@ class Ledger:
                 for generator in running:  # stop the workers when verification fails early
                     generator.close()
         return verifier.verify(
-            self.store.iter_leaf_data(0, head.size),
+            self.store.iter_leaf_data(0, size) if leaves is None else leaves,
             checkpoints,
-            tree_size=head.size,
+            tree_size=size,
             trusted_checkpoint=trusted_checkpoint,
         )
 
@@ -541,16 +664,23 @@ class Ledger:
         for entry in completions:
             target = requests.get(entry.completes or "")
             if target is None and entry.completes not in batch_ids:
-                raise UsageError(f"request {entry.completes} is not in the ledger")
+                raise UsageError(
+                    f"request {entry.completes} is not in the ledger", request_id=entry.request_id
+                )
             if target is not None and target.effective is not None:
-                raise DuplicateRequestError(f"request {entry.completes} is already marked carried out")
+                raise DuplicateRequestError(
+                    f"request {entry.completes} is already marked carried out", request_id=entry.request_id
+                )
             if (
                 target is not None
                 and target.received
                 and entry.effective
                 and entry.effective < target.received
             ):
-                raise UsageError(f"request {entry.completes}: carried out before it was received?")
+                raise UsageError(
+                    f"request {entry.completes}: carried out before it was received?",
+                    request_id=entry.request_id,
+                )
 
     def list_entries(self) -> Iterator[EntryMeta]:
         """Every entry's public metadata, in order; no key needed, never identifier values.
@@ -693,7 +823,13 @@ class Ledger:
         hide people silently) and every key row is authenticated on the way, so a dropped or
         altered token is an error rather than a silent miss.
 
+        The keyring must hold the ledger's current key-encryption key, as for :meth:`show`:
+        an old copy of the keyring (made before the last rotation or shred) is refused, so
+        that it cannot be used to find out who is in the ledger either. (The blind-index key
+        itself is not rotated: the refusal is this tool's, see docs/operations.md.)
+
         Raises:
+            StaleKeyringError: the keyring is an old copy (exit 3).
             IntegrityError: the ledger does not verify, or a key row was tampered with.
         """
         size = self.verify(trusted_checkpoint=trusted_checkpoint).tree_size
@@ -703,6 +839,8 @@ class Ledger:
         for leaf, _, row in self._authenticated(self.store.iter_leaves(0, size)):
             if wanted.intersection(split_tokens(row.tokens)):
                 found.append(leaf.meta(shredded=row.shredded))
+        # After the walk, so that a tampered key row is named as such; before any answer.
+        self.require_current_keyring(sealing=False)
         return found
 
     # -- shredding and rotation ----------------------------------------------------------------

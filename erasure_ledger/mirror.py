@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
-from typing import Protocol, runtime_checkable
 
 from erasure_ledger import merkle
 from erasure_ledger.errors import (
@@ -36,21 +35,18 @@ from erasure_ledger.errors import (
 from erasure_ledger.ledger import LEDGER_FORMAT
 from erasure_ledger.merkle import CompactRange
 from erasure_ledger.notes import NoteVerifier
-from erasure_ledger.stores.base import AppendBatch, Head, KeyRow, LedgerStore, StoredLeaf
+from erasure_ledger.stores.base import (
+    AppendBatch,
+    Head,
+    KeyRow,
+    LedgerStore,
+    ResumableStore,
+    StoredLeaf,
+)
+from erasure_ledger.stores.base import checkpoints_since as _checkpoints_since
 from erasure_ledger.verify import LedgerVerifier, VerificationResult
 
 log = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class ResumableStore(Protocol):
-    """A store that keeps the compact-range nodes beside each checkpoint (the S3 store)."""
-
-    def checkpoint_nodes(self, size: int) -> tuple[bytes, ...] | None:
-        """The nodes stored with the checkpoint of ``size``, or None."""
-
-    def iter_checkpoints(self, *, since: int = 0) -> Iterator[tuple[int, str]]:
-        """Stored checkpoints of size >= ``since``, by size."""
 
 
 @dataclass(frozen=True)
@@ -149,12 +145,6 @@ def _verifier_for(store: LedgerStore, public_key: NoteVerifier | None) -> Ledger
         raise IntegrityError(f"ledger at {store.location}: format {meta.get('format')!r} is not supported")
     key = public_key or NoteVerifier.parse(meta["verifier_key"])
     return LedgerVerifier(key, origin=meta["origin"])
-
-
-def _checkpoints_since(store: LedgerStore, size: int) -> list[tuple[int, str]]:
-    if isinstance(store, ResumableStore):
-        return list(store.iter_checkpoints(since=size))
-    return [(s, note) for s, note in store.iter_checkpoints() if s >= size]
 
 
 def _snapshot(store: LedgerStore, since: int = 0) -> tuple[Head, list[tuple[int, str]]]:

@@ -131,10 +131,15 @@ class Entry:
         elif self.completes is not None:
             raise UsageError(f"request {self.request_id}: only a completion entry completes another")
         if self.kind == "objection":
-            if not self.purpose or not _PURPOSE.fullmatch(self.purpose):
+            if not self.purpose:
                 raise UsageError(
                     f"request {self.request_id}: an objection needs --purpose "
                     "(lower-case, e.g. marketing or tracking-cookies)"
+                )
+            if not _PURPOSE.fullmatch(self.purpose):
+                raise UsageError(
+                    f"request {self.request_id}: --purpose must be lower-case: a letter, then "
+                    "letters, digits, '_' or '-' (e.g. marketing or tracking-cookies)"
                 )
         elif self.purpose is not None:
             raise UsageError(f"request {self.request_id}: --purpose applies to objections only")

@@ -48,6 +48,7 @@ __all__ = [
     "Checkpoint",
     "sign_checkpoint",
     "open_checkpoint",
+    "key_name_problem",
 ]
 
 ALG_ED25519 = 0x01
@@ -83,6 +84,12 @@ def _name_problem(name: str) -> str | None:
     if not _is_utf8(name):
         return "key name is not valid UTF-8"
     return None
+
+
+def key_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a key name (and so a log's origin), e.g. "key name contains a
+    space"; None if it can."""
+    return _name_problem(name)
 
 
 def _is_utf8(text: str) -> bool:

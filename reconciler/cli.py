@@ -154,6 +154,9 @@ class _Group(click.Group):
         except click.exceptions.Abort:
             fail("aborted; nothing was changed")
         except click.ClickException as exc:
+            if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+                exc.show()  # no command at all: the help, on stderr with exit 2, as click does
+                sys.exit(2)
             fail(usage_message(exc))
         sys.exit(status if isinstance(status, int) else 0)
 

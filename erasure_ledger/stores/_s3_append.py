@@ -271,7 +271,9 @@ class Appender:
             if doc is not None and doc.get("nonce") == res.nonce:
                 raise DuplicateRequestError(f"request {leaf.request_id} appears twice in the input")
             if doc is not None and self._marker_committed(doc, leaf.request_id, res.start):
-                raise DuplicateRequestError(f"request {leaf.request_id} is already in the ledger")
+                raise DuplicateRequestError(
+                    f"request {leaf.request_id} is already in the ledger", request_id=leaf.request_id
+                )
             log.warning("request %s: replacing a marker left by an unfinished append", leaf.request_id)
         try:
             written.markers[key] = self._bucket.put(

@@ -57,6 +57,26 @@ class Head:
 EMPTY_HEAD = Head(size=0, nodes=(), checkpoint=None)
 
 
+@runtime_checkable
+class ResumableStore(Protocol):
+    """A store that keeps the compact-range nodes beside each checkpoint and lists
+    checkpoints from a size onwards (the S3 store)."""
+
+    def checkpoint_nodes(self, size: int) -> tuple[bytes, ...] | None:
+        """The nodes stored with the checkpoint of ``size``, or None."""
+
+    def iter_checkpoints(self, *, since: int = 0) -> Iterator[tuple[int, str]]:
+        """Stored checkpoints of size >= ``since``, by size."""
+
+
+def checkpoints_since(store: LedgerStore, size: int) -> list[tuple[int, str]]:
+    """Stored checkpoints of size >= ``size``, by size: listed from there where the store can
+    (S3: a request or two instead of one per checkpoint), else filtered from all of them."""
+    if isinstance(store, ResumableStore):
+        return list(store.iter_checkpoints(since=size))
+    return [(s, note) for s, note in store.iter_checkpoints() if s >= size]
+
+
 def no_ledger(location: str) -> UsageError:
     """The error for a location that holds no ledger: most often a mistyped path, so the
     message does not invite creating a new, empty ledger there."""
@@ -143,6 +163,8 @@ __all__ = [
     "KeyRow",
     "LedgerStore",
     "PrepareAppend",
+    "ResumableStore",
     "StoredLeaf",
+    "checkpoints_since",
     "no_ledger",
 ]

@@ -60,7 +60,9 @@ class MemoryStore:
             batch = prepare(self.head)
             present = self.request_ids_present([leaf.request_id for leaf in batch.leaves])
             if present:
-                raise DuplicateRequestError(f"request {sorted(present)[0]} is already in the ledger")
+                raise DuplicateRequestError(
+                    f"request {sorted(present)[0]} is already in the ledger", request_id=sorted(present)[0]
+                )
             self.leaves.extend(batch.leaves)
             self.key_rows.update({row.seq: row for row in batch.key_rows})
             if batch.head.checkpoint is not None:

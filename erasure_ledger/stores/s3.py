@@ -78,6 +78,11 @@ class S3Store:
         UsageError: the location is malformed.
     """
 
+    #: each leaf is an object of its own (one GET): a write does not re-read them all first
+    #: (``Ledger.verify_head``), or a single append to a ledger of 100,000 entries would cost
+    #: 100,000 requests
+    leaves_are_objects = True
+
     def __init__(self, location: str, *, config: StoreConfig | None = None, create: bool = False,
                  object_lock: ObjectLockSettings | None = None, max_workers: int = 16,
                  max_attempts: int = 4, lease_seconds: float = LEASE_BASE,

@@ -18,6 +18,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -32,6 +33,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from erasure_ledger.errors import (
     DuplicateRequestError,
+    IntegrityError,
     LedgerError,
     StorageError,
     TamperedEntryError,
@@ -136,6 +138,27 @@ def _is_data_error(exc: BaseException) -> bool:
     return "Could not decode" in text or "invalid input syntax" in text
 
 
+#: SQLite's result codes for a file that is not a database, or one whose pages are damaged
+_DAMAGED = (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT)
+
+
+def _damage(exc: BaseException, location: str, *, creating: bool) -> LedgerError | None:
+    """The error for a SQLite ledger file that exists but does not read as a database.
+
+    That is damage, not unreachability: retrying cannot help, so it is an integrity failure
+    (exit 3). When the caller meant to create a ledger there, it is a wrong path instead: the
+    file is someone else's, and is not overwritten (exit 2).
+    """
+    code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
+    if code not in _DAMAGED:
+        return None
+    if creating:
+        return UsageError(f"{location}: the file exists and is not a ledger database; refusing to use it")
+    if code == sqlite3.SQLITE_NOTADB:
+        return IntegrityError(f"{location} is not a ledger database (damaged, or the wrong file?)")
+    return IntegrityError(f"{location}: the ledger database is damaged ({_describe(exc)})")
+
+
 def _describe(exc: BaseException) -> str:
     # The driver's first line ("connection refused", "Access denied for user 'x'") helps ops
     # and carries no entry data: the store never puts identifier values in SQL.
@@ -187,6 +210,7 @@ class SqlStore:
         self.location = redact_url(url)
         self._url = url.render_as_string(hide_password=False)  # for worker processes only
         self._sqlite = url.get_backend_name() == "sqlite"
+        self._creating = create
         if self._sqlite and not create and url.database and not os.path.exists(url.database):
             raise no_ledger(self.location)
         if self._sqlite and create and url.database and not os.path.exists(url.database):
@@ -245,7 +269,9 @@ class SqlStore:
         except SQLAlchemyError as exc:
             if _is_data_error(exc):
                 raise TamperedEntryError(f"{self.location}: a stored value has the wrong type") from None
-            raise StorageError(f"cannot use ledger at {self.location}: {_describe(exc)}") from None
+            raise _damage(exc, self.location, creating=self._creating) or StorageError(
+                f"cannot use ledger at {self.location}: {_describe(exc)}"
+            ) from None
 
     # -- protocol ------------------------------------------------------------------------------
 
@@ -254,7 +280,9 @@ class SqlStore:
             with self.engine.connect() as conn:
                 return sa.inspect(conn).has_table(meta_table.name)
         except SQLAlchemyError as exc:
-            raise StorageError(f"cannot reach {self.location}: {_describe(exc)}") from None
+            raise _damage(exc, self.location, creating=self._creating) or StorageError(
+                f"cannot reach {self.location}: {_describe(exc)}"
+            ) from None
 
     def create(self, meta: Mapping[str, str]) -> None:
         if self.exists():
@@ -313,7 +341,9 @@ class SqlStore:
                 raise TamperedEntryError(
                     f"{self.location}: an entry exists beyond the signed tree head (added outside the ledger)"
                 ) from None
-            raise DuplicateRequestError(f"request {sorted(present)[0]} is already in the ledger") from None
+            raise DuplicateRequestError(
+                f"request {sorted(present)[0]} is already in the ledger", request_id=sorted(present)[0]
+            ) from None
 
     def _append(self, prepare: PrepareAppend) -> AppendBatch:
         with self._tx(write=True) as conn:

@@ -833,7 +833,7 @@ def test_shred_before_date_shreds_only_entries_carried_out_before_it(
     result = cli("shred", "--before", "2026-02-01", "--yes", env=ledger.env)
 
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == "shredded 1 entries: 0\n" + ROTATED
+    assert result.stdout == "shredded 1 entry: 0\n" + ROTATED
     assert [e["shredded"] for e in ledger.listing()] == [True, False, False, False]
 
 

@@ -316,7 +316,7 @@ def _record(request_id: str, **fields: object) -> str:
         ),
         pytest.param(
             _record("J1") + _record("R0"),
-            "request R0 is already in the ledger",
+            "in.jsonl:2: request R0 is already in the ledger; nothing was appended",
             id="request-id-already-in-ledger",
         ),
         pytest.param(
@@ -487,7 +487,9 @@ def test_verify_with_a_malformed_public_key_exits_2(
     result = cli("verify", "--public-key", "not-a-key", env=ledger.public_env)
 
     assert result.exit_code == 2
-    assert result.stderr == error("invalid verifier key: expected <name>+<key id>+<key>")
+    assert result.stderr == error(
+        "--public-key not-a-key: no such file (and not a verifier key: <name>+<key id>+<key>)"
+    )
 
 
 # -- verify: wrong keys, forgeries and rollback ----------------------------------------------------

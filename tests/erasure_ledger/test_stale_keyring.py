@@ -18,6 +18,7 @@ import pytest
 
 from erasure_ledger import (
     Entry,
+    Identifier,
     Keyring,
     Ledger,
     MemoryStore,
@@ -212,3 +213,47 @@ def test_the_keyring_file_of_an_old_copy_is_left_as_it_was(old_copy, tmp_path: P
     with pytest.raises(StaleKeyringError):
         stale.rotate_key(lambda kr: kr.save(path, overwrite=True))
     assert path.read_text(encoding="utf-8") == text
+
+
+# -- lookup ------------------------------------------------------------------------------------
+
+
+def test_an_old_keyring_copy_cannot_look_anyone_up(old_copy):
+    """The blind-index key does not rotate, so the copy could still compute tokens: lookup
+    refuses it as show and append do, rather than answer who is in the ledger."""
+    current, stale = old_copy
+    wanted = [Identifier.parse("email", "r1@example.nl")]
+
+    with pytest.raises(StaleKeyringError, match=STALE):
+        stale.lookup(wanted)
+
+    assert [m.request_id for m in current.lookup(wanted)] == ["R1"]
+
+
+def test_the_keyring_of_an_interrupted_rotation_still_looks_up(memory_ledger):
+    ledger = memory_ledger([make_entry("R1")])
+    both = ledger.keyring.rotated()  # holds the current KEK and the next one
+    found = Ledger.open(ledger.store, both).lookup([Identifier.parse("email", "r1@example.nl")])
+    assert [m.request_id for m in found] == ["R1"]
+
+
+def test_lookup_with_an_old_keyring_copy_exits_3_with_the_stale_keyring_line(initialised_ledger):
+    ledger = initialised_ledger()
+    ledger.append("DSR-1", "--email", "a@example.nl", "--received", "2026-01-01", "--effective", "2026-01-05")
+    ledger.append("DSR-2", "--email", "b@example.nl")
+    old_key = ledger.directory / "old.key"
+    old_key.write_bytes(ledger.keyring.read_bytes())
+    old_key.chmod(0o600)
+    assert ledger.run("shred", "--seq", "0", "--yes", env=ledger.env).exit_code == 0  # kek-1 -> kek-2
+
+    stale = ledger.run("lookup", "--email", "b@example.nl", "--keyring", old_key, env=ledger.env)
+    current = ledger.run("lookup", "--email", "b@example.nl", env=ledger.env)
+
+    assert (stale.exit_code, stale.stdout) == (3, "")
+    assert stale.stderr == (
+        "erasure-ledger: error: the keyring's active key is not this ledger's current key (kek-1, "
+        "the ledger is at kek-2): use the current keyring file (an old copy cannot be used after a "
+        "rotation or shred)\n"
+    )
+    assert "b@example.nl" not in stale.output
+    assert (current.exit_code, current.stdout) == (0, "1  erasure  DSR-2\n")

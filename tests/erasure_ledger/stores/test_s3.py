@@ -651,3 +651,26 @@ def test_missing_credentials_are_a_storage_error(aws_env, monkeypatch, tmp_path)
     store = S3Store("s3://b/p", config=StoreConfig(endpoint_url="http://127.0.0.1:9"), max_attempts=1)
     with pytest.raises(StorageError, match=r"^s3://b/p: no AWS credentials found"):
         store.read_head()
+
+
+def test_a_write_on_s3_checks_the_head_not_every_leaf_and_verify_names_an_altered_one(
+        s3_ledger, aws, bucket, monkeypatch):
+    # One GET per stored entry before every single append would make intake unusable on a
+    # large S3 ledger: a write checks the head against its signed checkpoint (ledger-format
+    # §7.2, steps 1 and 2) and builds on that, and verify names an altered leaf.
+    ledger = s3_ledger(3)
+    store = ledger.store
+    key = store._layout.leaf(1)
+    data = bytearray(aws.get_object(Bucket=bucket, Key=key)["Body"].read())
+    data[40] ^= 0x01
+    aws.put_object(Bucket=bucket, Key=key, Body=bytes(data))
+    read = []
+    original = type(store).iter_leaf_data
+    monkeypatch.setattr(type(store), "iter_leaf_data",
+                        lambda self, *a, **k: read.append(a) or original(self, *a, **k))
+    ledger.append([make_entry("R3")], now=FIXED_NOW)
+    assert read == []  # no leaf was read to append
+    assert store.read_head().size == 4
+    monkeypatch.undo()
+    with pytest.raises(TamperedEntryError):
+        reopen(ledger).verify()
