@@ -255,6 +255,8 @@ def _check_report_path(report_path: str | None) -> None:
             problem = "it is a directory"
         elif not target.parent.is_dir():
             problem = "no such directory"
+        elif target.exists() and not target.is_file():
+            problem = "not a regular file"  # a FIFO or a terminal would block the check below
         elif not os.access(target if target.exists() else target.parent, os.W_OK):
             problem = "permission denied"
         elif not _replaceable(target):

@@ -27,6 +27,7 @@ message can quote row values).
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import re
@@ -44,6 +45,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _MAX_WORKERS = 8
+logger = logging.getLogger(__name__)
 _SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f-]+")
 
 
@@ -194,14 +196,24 @@ def _child(parent: Connection, shared: _Shared[T, R], send: Pipe) -> None:
         engine = parent.engine
         engine.dispose(close=False)
         done: list[tuple[int, R]] = []
-        with engine.connect() as conn:
-            if shared.view is not None:  # SET TRANSACTION SNAPSHOT needs REPEATABLE READ
-                conn.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
+        with ExitStack() as stack:
+            try:
+                conn = stack.enter_context(engine.connect())
+                if shared.view is not None:  # SET TRANSACTION SNAPSHOT needs REPEATABLE READ
+                    conn.execution_options(isolation_level="REPEATABLE READ")
+                stack.enter_context(conn.begin())
                 if shared.view is not None:
                     conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{shared.view}'")
-                while (index := _take(shared.counter, len(shared.items))) is not None:
-                    done.append((index, shared.work(conn, shared.items[index])))
+            except Exception as exc:  # any failure to get ready means: sit this one out
+                # No connection for this worker (a connection limit for the restore user,
+                # say): it takes no work, and the others, the parent at least, do it all. A
+                # worker only takes items once it is connected, so none is lost.
+                logger.debug("a scan worker could not connect (%s); the others do its share",
+                             type(exc).__name__)
+                send.send(("ok", []))
+                return
+            while (index := _take(shared.counter, len(shared.items))) is not None:
+                done.append((index, shared.work(conn, shared.items[index])))
         send.send(("ok", done))
     except BaseException as exc:
         # the class name only: a driver's message can quote row values

@@ -19,13 +19,13 @@ import re
 # identifier type -> whole words (after lower-casing; compounds written without separators)
 IDENTIFIER_WORDS: dict[str, frozenset[str]] = {
     "email": frozenset({
-        "email", "emails", "emailaddress", "mailaddress", "emailadres", "mailadres",
+        "email", "emails", "emailaddress", "emailaddr", "mailaddress", "emailadres", "mailadres",
         "emailadresse", "mailadresse"}),
     "phone": frozenset({
-        "phone", "phonenumber", "phoneno", "telephone", "tel", "telno", "telnr", "mobile",
-        "mobilephone", "mobilenumber", "cellphone", "gsm", "fax", "telefoon", "telefoonnummer",
-        "telefoonnr", "mobiel", "mobielnummer", "mobieltje", "faxnummer", "telefon",
-        "telefonnummer", "handy", "handynummer", "mobilnummer"}),
+        "phone", "phonenumber", "phoneno", "telephone", "telephonenumber", "tel", "telno",
+        "telnr", "mobile", "mobilephone", "mobilenumber", "mobileno", "mobilenr", "cellphone",
+        "gsm", "fax", "telefoon", "telefoonnummer", "telefoonnr", "mobiel", "mobielnummer",
+        "mobieltje", "faxnummer", "telefon", "telefonnummer", "handy", "handynummer", "mobilnummer"}),
     "iban": frozenset({
         "iban", "bankaccount", "accountnumber", "accountno", "rekeningnummer", "rekeningnr",
         "bankrekening", "bankrekeningnummer", "kontonummer", "bankkonto"}),
@@ -50,7 +50,7 @@ PERSONAL_WORDS = frozenset({
     "city", "town", "zip", "zipcode", "postcode", "postal", "postalcode", "house",
     "housenumber", "jobtitle", "age", "profile", "password", "passwd", "comment", "comments",
     "message", "messages", "note", "notes", "complaint", "complaints", "body", "remark",
-    "remarks", "nationality", "passport", "ssn",
+    "remarks", "nationality", "passport", "ssn", "fname", "lname", "houseno",
     # Dutch
     "naam", "voornaam", "voornamen", "achternaam", "tussenvoegsel", "roepnaam", "voorletters",
     "initialen", "meisjesnaam", "geboortenaam", "klantnaam", "contactnaam", "contactpersoon",
@@ -68,6 +68,13 @@ PERSONAL_WORDS = frozenset({
 # "naam" would make "bestandsnaam", a file name, personal).
 PERSONAL_SUFFIXES = ("address", "adres", "adresse", "telefoon", "straße", "strasse")
 PERSONAL_PREFIXES = ("birth", "geboorte", "geburts")
+# Whose or which one, glued to an identifier word: useremail, homephone, sessioncookie,
+# klantemail. Only these: "microphone" (micro + phone) or "productnaam" stay what they are.
+QUALIFIERS = (
+    "user", "customer", "client", "contact", "member", "account", "home", "work", "office",
+    "private", "business", "mobile", "cell", "primary", "secondary", "alt", "other", "main",
+    "billing", "shipping", "invoice", "session", "login", "klant", "gebruiker", "prive",
+    "werk", "zakelijk", "kunde", "kunden", "privat")
 _PARTS = re.compile(r"[^\W\d_]+|\d+")  # runs of letters, runs of digits
 
 
@@ -91,11 +98,14 @@ def words(column: str) -> list[str]:
 
 
 def _candidates(column: str) -> list[str]:
-    """The words, then each run of two and three neighbours joined (e+mail, date+of+birth)."""
+    """The words, then each run of two and three neighbours joined (e+mail, date+of+birth),
+    then each of those without a leading qualifier (useremail: email)."""
     parts = words(column)
     out = list(parts)
     for size in (2, 3):
         out += ["".join(parts[i:i + size]) for i in range(len(parts) - size + 1)]
+    out += [word[len(q):] for word in list(out) for q in QUALIFIERS
+            if word.startswith(q) and len(word) > len(q) + 2]
     return out
 
 

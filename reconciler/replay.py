@@ -49,6 +49,7 @@ from reconciler.schema import SnapshotSchema, reflect
 from reconciler.watermark import SnapshotDating, date_snapshot
 
 logger = logging.getLogger(__name__)
+_SQLITE_NOTADB = 26  # sqlite3.SQLITE_NOTADB: the file is not a database
 
 
 @dataclass(frozen=True)
@@ -225,8 +226,8 @@ def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_ru
                 region=ledger.default_region, batch_rows=batch_rows, discard=discard_journal,
                 shown=shown, progress=observer.step)
             observer.done()
-            found = _scan(conn, shown, data_map, entries, ledger.default_region,
-                          progress=observer, workers=workers)[0]
+            found = _scan_applied(conn, shown, data_map, entries, ledger.default_region,
+                                  progress=observer, workers=workers)
             return ReplayResult(snapshot=shown, ledger=state, plan=plan, execution=execution,
                                 scan=found, dating=dating)
         _refuse_pending(conn, shown, "plan" if dry_run else "apply")
@@ -252,8 +253,8 @@ def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_ru
         observer.done()
         residuals = None
         if not dry_run:
-            residuals = _scan(conn, shown, data_map, entries, ledger.default_region,
-                              progress=observer, workers=workers)[0]
+            residuals = _scan_applied(conn, shown, data_map, entries, ledger.default_region,
+                                      progress=observer, workers=workers)
             if stored is not None:
                 outcome = stored.check(outcome)
     logger.debug("replayed %d entries (dry_run=%s)", len(plan.entries), dry_run)
@@ -349,6 +350,19 @@ def _scan(conn: sa.Connection, shown: str, data_map: DataMap, entries: list[Open
         raise SnapshotError(f"snapshot {shown}: the residual scan failed: {kind}") from None
 
 
+def _scan_applied(conn: sa.Connection, shown: str, data_map: DataMap,
+                  entries: list[OpenedEntry], region: str, *, progress: Progress | None,
+                  workers: int | None) -> ScanResult:
+    """The residual scan after an apply committed: a failure must not read as "nothing
+    changed"."""
+    try:
+        return _scan(conn, shown, data_map, entries, region, progress=progress,
+                     workers=workers)[0]
+    except SnapshotError as exc:
+        raise SnapshotError(f"{exc}; the changes were applied and committed: run reconciler "
+                            "verify to scan again") from None
+
+
 @contextmanager
 def _connect(engine: Engine, shown: str) -> Iterator[sa.Connection]:
     try:
@@ -367,8 +381,12 @@ def _is_sqlite_database(conn: sa.Connection, shown: str) -> None:
     # a failed read of the watermark table.
     try:
         conn.exec_driver_sql("PRAGMA schema_version").scalar()
-    except sa.exc.DatabaseError:
-        raise SnapshotError(f"snapshot {shown}: not a SQLite database") from None
+    except sa.exc.DatabaseError as exc:
+        if getattr(exc.orig, "sqlite_errorcode", None) == _SQLITE_NOTADB:
+            raise SnapshotError(f"snapshot {shown}: not a SQLite database") from None
+        # SQLite's own words ("database is locked"): they never quote a row
+        reason = getattr(exc.orig, "sqlite_errorname", None) or type(exc.orig).__name__
+        raise SnapshotError(f"snapshot {shown}: cannot read it ({reason}: {exc.orig})") from None
     finally:
         conn.rollback()
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
+import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -445,3 +447,28 @@ def test_discover_never_overwrites_a_map_without_force(sqlite_shop: str, tmp_pat
     assert forced.stderr == (f"draft data map written to {reviewed}: review every guess "
                              "before using it\n")
     assert DataMap.load(reviewed).subject.name == "customers"
+
+
+def test_a_locked_snapshot_says_it_is_locked_not_that_it_is_no_database(
+        sqlite_shop: str, files: tuple[str, str, str]) -> None:
+    locker = sqlite3.connect(sqlite_shop, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        args = common(f"sqlite:///{sqlite_shop}?timeout=0.1", files)
+        result = invoke("plan", *args)
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert (result.exit_code, result.stderr) == (
+        2, f"reconciler: error: snapshot sqlite:///{sqlite_shop}?timeout=0.1: cannot read it "
+           "(SQLITE_BUSY: database is locked)\n")
+
+
+def test_a_report_path_that_is_no_regular_file_is_refused_without_blocking(
+        sqlite_shop: str, files: tuple[str, str, str], tmp_path: Path) -> None:
+    fifo = tmp_path / "report.json"
+    os.mkfifo(fifo)  # opening it to read would wait for a writer for ever
+    result = invoke("apply", *common(sqlite_shop, files), "--report", str(fifo))
+    assert (result.exit_code, result.stderr) == (
+        2, f"reconciler: error: {fifo}: cannot write the report (not a regular file); nothing "
+           "was changed\n")

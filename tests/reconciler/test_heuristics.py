@@ -40,6 +40,10 @@ def test_a_name_is_split_into_lower_case_words(column: str, expected: list[str])
         # German
         ("Telefonnummer", "phone"), ("Kundennummer", "customer_number"),
         ("Benutzername", "username"),
+        # run together, with whose or which one in front (a qualifier)
+        ("useremail", "email"), ("customeremail", "email"), ("emailaddr", "email"),
+        ("klantemail", "email"), ("homephone", "phone"), ("telephonenumber", "phone"),
+        ("mobileno", "phone"), ("userlogin", "username"), ("sessioncookie", "cookie_id"),
     ],
 )
 def test_identifier_columns_are_recognised_by_name(column: str, id_type: str) -> None:
@@ -61,6 +65,8 @@ def test_identifier_columns_are_recognised_by_name(column: str, id_type: str) ->
         # German
         "straße", "Strasse", "Geburtsdatum", "Vorname", "Nachname", "Hausnummer", "PLZ",
         "Wohnort", "Rechnungsadresse",
+        # abbreviations
+        "fname", "lname", "houseno",
     ],
 )
 def test_other_personal_columns_are_recognised_by_name(column: str) -> None:
@@ -78,6 +84,7 @@ def test_other_personal_columns_are_recognised_by_name(column: str) -> None:
         "telling",  # Dutch "count", not "tel"
         "bestandsnaam", "productnaam", "aangenaam",  # not a person's "naam"
         "ordernummer", "besteld_op", "bedrag", "status", "zipped", "Straßen-Log",
+        "userid", "sessionid", "mainpage", "workflow",  # a qualifier before no identifier
     ],
 )
 def test_a_short_word_inside_an_unrelated_one_is_no_hit(column: str) -> None:

@@ -241,3 +241,43 @@ def test_the_cli_takes_workers_and_refuses_zero(tmp_path: Path) -> None:
     assert refused.exit_code == 2
     assert refused.stderr.count("\n") == 1
     assert "--workers" in refused.stderr
+
+
+def test_a_worker_that_cannot_connect_sits_out_and_the_others_do_its_share(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # e.g. a connection limit on the restore user: after an apply has committed, the scan
+    # must still run (in fewer processes), never fail for want of a second connection
+    parent = os.getpid()
+    real_connect = sa.engine.Engine.connect
+
+    def connect(self: sa.engine.Engine) -> sa.Connection:
+        if os.getpid() != parent:
+            raise sa.exc.OperationalError("connect", {}, Exception("too many connections"))
+        return real_connect(self)
+
+    monkeypatch.setattr(sa.engine.Engine, "connect", connect)
+    engine = sa.create_engine(db_url, poolclass=NullPool)
+    with engine.connect() as conn:
+        results = fan_out(conn, list(range(8)), lambda _c, item: (item, os.getpid()), workers=3)
+    engine.dispose()
+    assert results == [(item, parent) for item in range(8)]
+
+
+def test_a_scan_that_fails_after_apply_committed_says_the_changes_were_applied(
+        shop: str, make_ledger: MakeLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+    def run(self: Any, conn: sa.Connection, one: Any) -> Any:
+        raise sa.exc.OperationalError("SELECT", {}, Exception("jan@example.nl"))
+
+    monkeypatch.setattr(scan_module._Scanner, "run", run)
+    with pytest.raises(SnapshotError) as failed:
+        replay(shop, DataMap.from_text(SHOP_MAP), make_ledger(JAN), as_of=AS_OF,
+               dry_run=False, hash_key=HASH_KEY, workers=1)
+    assert str(failed.value).endswith(
+        "the residual scan failed: OperationalError; the changes were applied and committed: "
+        "run reconciler verify to scan again")
+    assert "jan" not in str(failed.value)
+    engine = sa.create_engine(shop, poolclass=NullPool)
+    with engine.connect() as conn:  # the apply did commit: Jan is anonymized
+        assert conn.exec_driver_sql("SELECT email FROM customers WHERE id = 1").scalar_one() != (
+            " Jan@Example.NL ")
+    engine.dispose()
