@@ -44,7 +44,7 @@ from reconciler import journal
 from reconciler.chains import ChainDelete, chain_delete, unlinked_changes
 from reconciler.checks import trigger_warnings
 from reconciler.datamap import DataMap
-from reconciler.dialects import dialect_for
+from reconciler.dialects import dialect_for, quoter
 from reconciler.errors import SnapshotError
 from reconciler.executor import (
     KEPT_ACTIONS,
@@ -446,7 +446,7 @@ def _drop_staging(conn: Connection, *, quiet: bool = False) -> None:
 
 def _drop_tables(conn: Connection) -> None:
     dialect = dialect_for(conn.dialect.name)
-    quote = conn.dialect.identifier_preparer.quote
+    quote = quoter(conn.dialect, "text")
     for name in sa.inspect(conn).get_table_names():
         if name.startswith(STAGING_PREFIX):
             conn.execute(sa.text(dialect.drop_temp_table(quote(name), persistent=True)))

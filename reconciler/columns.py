@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reconciler.dialects.base import DefaultDialect
@@ -76,6 +77,10 @@ def driver_in_transaction(conn: Connection) -> Any:
 def stream_rows(conn: Connection, sql: str) -> Iterator[list[tuple[Any, ...]]]:
     """Run ``sql`` (no parameters) on the connection's driver cursor; yield pages of rows.
 
+    Names in ``sql`` are quoted for the cursor (``reconciler.dialects.quoter(dialect,
+    "cursor")``: a ``%`` is not doubled there). A driver error is raised as SQLAlchemy's
+    ``DBAPIError`` subclass for it, as ``Connection.execute`` would.
+
     The residual scan reads every row of a snapshot: SQLAlchemy's per-row result objects
     cost as much as the read itself, so this one read goes to the driver directly, inside
     the connection's current transaction, streamed: a server-side (named) cursor on
@@ -90,15 +95,23 @@ def stream_rows(conn: Connection, sql: str) -> Iterator[list[tuple[Any, ...]]]:
         cursor = driver.cursor(importlib.import_module("pymysql.cursors").SSCursor)
     else:
         cursor = driver.cursor()
+    error = conn.dialect.loaded_dbapi.Error
     try:
-        cursor.execute(sql)
-        # Read ahead only where it was measured to pay: SQLite works on this process's own
-        # thread, handing the GIL over around every row (the scan became 10-20 % slower at
-        # 1M subjects); pymysql parses rows in Python, under the GIL, and MariaDB already
-        # streams rows into the socket ahead of an unbuffered cursor.
-        yield from (_read_ahead(cursor) if name == "postgresql" else _pages(cursor))
-    finally:
-        cursor.close()
+        try:
+            cursor.execute(sql)
+            # Read ahead only where it was measured to pay: SQLite works on this process's
+            # own thread, handing the GIL over around every row (the scan became 10-20 %
+            # slower at 1M subjects); pymysql parses rows in Python, under the GIL, and
+            # MariaDB already streams rows into the socket ahead of an unbuffered cursor.
+            yield from (_read_ahead(cursor) if name == "postgresql" else _pages(cursor))
+        finally:
+            cursor.close()
+    except error as exc:
+        # Callers see what SQLAlchemy raises for any other failed statement (the driver's
+        # class wrapped in ProgrammingError, OperationalError, ...), so that a failed read is
+        # a SnapshotError like the rest, not an internal error.
+        raise sa.exc.DBAPIError.instance(sql, None, exc, error,
+                                         dialect=conn.dialect) from exc
 
 
 def _read_ahead(cursor: Any) -> Iterator[list[tuple[Any, ...]]]:

@@ -33,6 +33,9 @@ from reconciler.replay import open_snapshot
 from reconciler.schema import ForeignKey, SnapshotSchema, TableSchema, reflect
 
 SAMPLE_SIZE = 50  # non-null values read per string column
+# The identifier type of a draft whose subject has no identifier column: no ledger entry
+# carries it, so the map loads and finds nobody until a person names the real ones.
+_NO_IDENTIFIER = "none_found"
 # Written as plain YAML: letters (any script), digits, _ $ . - and single inner spaces, not
 # starting with a digit or '-'; anything else is double-quoted (a ':', '#', ',', '{' ...).
 _PLAIN = re.compile(r"[^\W\d][\w$.-]*(?: [\w$.-]+)*")
@@ -260,11 +263,7 @@ def draft(schema: SnapshotSchema, subject_table: str, *, source: str,
     key = subject.primary_key
     out.append(f"  key: {y(key[0])}" if len(key) == 1
                else f"  key: [{', '.join(y(k) for k in key)}]")
-    ids = _identifiers(subject, guesses)
-    out.append("  identifiers:" + ("" if ids else " {}  # guess: none found; add them"))
-    out += [f"    {t}: {y(c)}  # {why}" for t, c, why in ids]
-    out += ["  action: anonymize  # or delete", "  columns:"]
-    out += _columns(subject, {c for _, c, _ in ids}, indent=4, guesses=guesses)
+    out += _subject_identifiers(subject, guesses)
     tables: list[str] = []
     tree = _tree(schema, subject.name)
     for child, fk, depth in tree:
@@ -334,7 +333,45 @@ def _columns(table: TableSchema, required: set[str], *, indent: int,
                    else guess.comment() if guess is not None and not looks_personal(column)
                    else "guess: looks personal")
             lines.append(f"{pad}{yaml_name(column)}: {strategy}  # {why}")
-    return lines or [f"{pad}{{}}  # guess: nothing personal found"]
+    return lines
+
+
+def _subject_identifiers(subject: TableSchema,
+                         guesses: Mapping[tuple[str, str], ValueGuess]) -> list[str]:
+    """The subject's ``identifiers``, ``action`` and ``columns`` lines."""
+    ids = _identifiers(subject, guesses)
+    if not ids:
+        return _no_identifiers(subject, guesses)
+    lines = ["  identifiers:", *(f"    {t}: {yaml_name(c)}  # {why}" for t, c, why in ids),
+             "  action: anonymize  # or delete", "  columns:"]
+    return lines + _columns(subject, {c for _, c, _ in ids}, indent=4, guesses=guesses)
+
+
+def _no_identifiers(subject: TableSchema,
+                    guesses: Mapping[tuple[str, str], ValueGuess]) -> list[str]:
+    """The subject's ``identifiers``, ``action`` and ``columns`` when no identifier column was
+    found: still a map that loads, and one that finds nobody until a person names them.
+
+    A map needs at least one identifier, and ``anonymize`` needs every identifier column
+    among the columns it masks. So the key stands in under a type no ledger entry uses
+    (the plan warns that it matches nothing), the action is ``delete``, and the columns an
+    ``anonymize`` would mask are written as comments.
+    """
+    personal = _columns(subject, set(), indent=4, guesses=guesses)
+    lines = [
+        "  # guess: no identifier column found (by name or sampled values). Name the columns",
+        "  # holding the ledger's identifiers (email: ..., phone: ...). Until then the key",
+        "  # stands in under a type no ledger entry has, so a run finds nobody.",
+        f"  identifiers: {{{_NO_IDENTIFIER}: {yaml_name(subject.primary_key[0])}}}",
+        "  action: delete  # guess: or anonymize, with the columns below",
+    ]
+    if personal:
+        lines.append("  # columns:  # for anonymize: these and every identifier column")
+        lines += [f"  #{line[1:]}" for line in personal]
+    else:
+        lines.append("  # columns:  # for anonymize: every identifier column (nothing else "
+                     "looked personal)")
+    return lines
 
 
 def _tree(schema: SnapshotSchema, root: str) -> list[tuple[str, ForeignKey, int]]:

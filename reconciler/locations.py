@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection
 
 from erasure_ledger import InvalidIdentifierError, OpenedEntry, normalize
 from reconciler.datamap import DataMap
-from reconciler.dialects import dialect_for
+from reconciler.dialects import dialect_for, quoter
 from reconciler.objectmap import ObjectLocation
 from reconciler.objects import ObjectStore, ObjectVersion
 from reconciler.ops import ERASE
@@ -383,7 +383,7 @@ class _SubjectReader:
         self.conn = conn
         self.info = info
         self.dialect = dialect_for(conn.dialect.name)
-        self.quote = conn.dialect.identifier_preparer.quote
+        self.quote = quoter(conn.dialect, "text")
         self.table = self.quote(data_map.subject.name)
         self.select = ", ".join(self.quote(c) for c in columns)
         self.columns = list(columns)

@@ -26,7 +26,6 @@ import yaml
 
 from reconciler.errors import DataMapError
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
 # S3 bucket naming rules (3-63 characters; lower-case letters, digits, '.', '-').
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
@@ -111,6 +110,10 @@ def parse_objects(parser: _Parser, node: yaml.Node | None) -> tuple[ObjectLocati
 
 def _placeholders(parser: _Parser, node: Any, path: str, template: str,
                   kind: str) -> tuple[str, ...]:
+    # The same rule as every other column name of the map ("{klant nummer}" is fine).
+    # Imported here: reconciler.datamap imports this module.
+    from reconciler.datamap import name_problem
+
     try:
         parts = list(string.Formatter().parse(template))
     except ValueError:
@@ -120,9 +123,12 @@ def _placeholders(parser: _Parser, node: Any, path: str, template: str,
     for _, field, spec, conversion in parts:
         if field is None:
             continue
-        if not _NAME.fullmatch(field) or spec or conversion:
+        if spec or conversion:  # "{id!r}", "{id:>8}": a column name cannot hold '!' or ':' here
             raise parser.fail(node, path, "placeholders are subject column names, like "
                                           "{cust_no}")
+        problem = name_problem(field, "column")
+        if problem is not None:
+            raise parser.fail(node, path, f"placeholders are subject column names: {problem}")
         columns.append(field)
     if not columns:
         # Without a placeholder every erased person would map to the same objects.

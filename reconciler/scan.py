@@ -23,7 +23,7 @@ Left out on purpose: no writes, no ledger I/O (entries are passed in), no printi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy.engine import Connection
@@ -39,7 +39,7 @@ from erasure_ledger import (
 )
 from reconciler.columns import stream_rows, text_pages
 from reconciler.datamap import DataMap
-from reconciler.dialects import dialect_for
+from reconciler.dialects import dialect_for, quoter
 from reconciler.fanout import can_fork, fan_out
 from reconciler.heuristics import looks_personal
 from reconciler.prefilter import TextFilter, digits_of
@@ -229,7 +229,10 @@ class _Scanner:
         self.region = region
         self.schema = schema
         self.dialect = dialect_for(conn.dialect.name)
-        self.quote = conn.dialect.identifier_preparer.quote
+        # the reads go to the driver's cursor (reconciler.columns); key_bounds() alone
+        # runs through exec_driver_sql
+        self.quote = quoter(conn.dialect, "cursor")
+        self.driver_quote = quoter(conn.dialect, "driver")
         tables = list(data_map.all_tables())
         self.mapped_ids = {(t.name, c) for t in tables for _, c in t.match}
         # rows of partitions and inheriting tables are read through their mapped parent
@@ -290,8 +293,9 @@ class _Scanner:
         whole: list[_Pass] = []
         ranges: list[_Pass] = []
         bounds: dict[str, tuple[str, int, int] | None] = {}
+        quote = self.driver_quote  # key_bounds() runs exec_driver_sql
         for one in passes:
-            source = self.quote(one.table) if one.mapped else self.source(one.table)
+            source = quote(one.table) if one.mapped else self.source(one.table, quote)
             if source not in bounds:
                 bounds[source] = self.key_bounds(conn, one.table, source)
             found = bounds[source]
@@ -308,13 +312,15 @@ class _Scanner:
     def key_bounds(self, conn: Connection, table: str, source: str,
                    ) -> tuple[str, int, int] | None:
         """The integer key of ``table`` and the span ``[min, max + 1)`` of its keys in
-        ``source`` (the table, or ``ONLY`` the table), when it is worth splitting."""
+        ``source`` (the table, or ``ONLY`` the table, quoted for exec_driver_sql), when it
+        is worth splitting."""
         snap = self.schema.tables[table]
         if len(snap.primary_key) != 1 or snap.columns[snap.primary_key[0]].kind != "integer":
             return None
         key = snap.primary_key[0]
+        column = self.driver_quote(key)
         low, high = conn.exec_driver_sql(
-            f"SELECT MIN({self.quote(key)}), MAX({self.quote(key)}) FROM {source}"
+            f"SELECT MIN({column}), MAX({column}) FROM {source}"
         ).one()
         if not isinstance(low, int) or not isinstance(high, int) or high - low < 2 * _RANGE_KEYS:
             return None
@@ -390,10 +396,11 @@ class _Scanner:
             hits.extend(self.text_table_by_column(conn, name, strings, where))
         return hits
 
-    def source(self, name: str) -> str:
+    def source(self, name: str, quote: Callable[[str], str] | None = None) -> str:
         """The table to read: a partition's or inheriting table's rows are read from that
-        table, never again through its parent (``ONLY``)."""
-        table = self.quote(name)
+        table, never again through its parent (``ONLY``); quoted for the cursor unless
+        ``quote`` is given."""
+        table = (quote or self.quote)(name)
         return self.dialect.only(table) if self.schema.descendants(name) else table
 
     def text_table_by_column(self, conn: Connection, name: str, strings: Sequence[str],

@@ -128,6 +128,8 @@ def reflect(conn: Connection) -> SnapshotSchema:
         fks = insp.get_multi_foreign_keys()
         uniques = insp.get_multi_unique_constraints()
         indexes = insp.get_multi_indexes()
+    if conn.dialect.name in ("mysql", "mariadb"):
+        _unescape_backticks(columns, pks, fks, uniques, indexes)
     parents = _inheritance(conn)
     tables: dict[str, TableSchema] = {}
     digest = hashlib.sha256()
@@ -167,6 +169,30 @@ def reflect(conn: Connection) -> SnapshotSchema:
               for name, table in tables.items()}
     return SnapshotSchema(tables=tables, fingerprint=digest.hexdigest(),
                           triggers=_triggers(conn, set(tables)))
+
+
+def _unescape_backticks(columns: Mapping[Any, list[Any]], *keys: Mapping[Any, Any]) -> None:
+    """Undo the doubled backtick SQLAlchemy's MySQL reflection leaves in column names.
+
+    It parses ``SHOW CREATE TABLE``, where every backtick in a name is written twice, and
+    keeps the column names (not the table names) as written there: ``k``n`` for ``k`n``.
+    Halving each pair gives the name back. Changed in place: the names of ``columns`` and
+    the column lists of ``keys`` (primary keys, foreign keys, unique constraints, indexes).
+    A foreign key into a table whose name holds a backtick is not reflected at all
+    (SQLAlchemy's pattern for it refuses the name).
+    """
+    for entries in columns.values():
+        for column in entries:
+            column["name"] = column["name"].replace("``", "`")
+    for per_table in keys:
+        for found in per_table.values():
+            for key in found if isinstance(found, list) else [found]:
+                if not isinstance(key, dict):
+                    continue
+                for field_ in ("constrained_columns", "referred_columns", "column_names"):
+                    if key.get(field_):
+                        key[field_] = [c.replace("``", "`") if isinstance(c, str) else c
+                                       for c in key[field_]]
 
 
 def _inheritance(conn: Connection) -> dict[str, str]:

@@ -26,6 +26,7 @@ from erasure_ledger import InvalidIdentifierError, normalize
 from reconciler.bulk import insert_rows
 from reconciler.columns import text_pages
 from reconciler.datamap import TableMap
+from reconciler.dialects import quoter
 from reconciler.ops import AnonymizeRows, Op
 from reconciler.planner import Plan, link_depth
 from reconciler.prefilter import ValueFilter
@@ -45,6 +46,8 @@ class Staging:
         self.hash_key = hash_key
         self.region = region
         self.q = ctx.quote
+        # text_pages() runs its SELECT on the driver's cursor, not through text()
+        self.cursor_q = quoter(ctx.conn.dialect, "cursor")
         self.wanted: Wanted = {}
         by_type: dict[str, set[str]] = {}
         for item in plan.wanted:
@@ -164,8 +167,9 @@ class Staging:
         if not columns:
             return []
         found: dict[tuple[str, str, str, str], None] = {}
-        quoted = [self.q(column) for _, column in columns]
-        for _, texts in text_pages(self.ctx.conn, self.ctx.dialect, self.q(table), quoted):
+        quoted = [self.cursor_q(column) for _, column in columns]
+        for _, texts in text_pages(self.ctx.conn, self.ctx.dialect, self.cursor_q(table),
+                                   quoted):
             for (id_type, column), page in zip(columns, texts, strict=True):
                 for at in self.pretest.candidates(id_type, page):
                     text = page[at]

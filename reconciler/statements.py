@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reconciler.datamap import DataMap, TableMap
-from reconciler.dialects import DefaultDialect, dialect_for
+from reconciler.dialects import DefaultDialect, dialect_for, quoter
 from reconciler.errors import DataMapError
 from reconciler.ops import (
     AnonymizeRows,
@@ -59,7 +59,8 @@ class Sql:
 
     def text(self, sql: str) -> sa.TextClause:
         # A counting query reuses the WHERE part of a statement and drops its SET clauses.
-        used = set(re.findall(r":(p[0-9]+)\b", sql))
+        # A ":p0" written "\:p0" is part of a quoted name (dialects.quoting), not a parameter.
+        used = set(re.findall(r"(?<!\\):(p[0-9]+)\b", sql))
         return sa.text(sql).bindparams(*(p for p in self.params if p.key in used))
 
 
@@ -71,7 +72,7 @@ class Context:
     map: DataMap
     schema: SnapshotSchema
     dialect: DefaultDialect
-    quote: Callable[[str], str]
+    quote: Callable[[str], str]  # for text() (reconciler.dialects.quoting)
     usable: dict[str, TableSchema] = field(default_factory=dict)
     assignments: dict[tuple[str, str], Assignment] = field(default_factory=dict)
     keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -86,7 +87,7 @@ class Context:
         """Returns: a context for ``conn`` with nothing checked yet."""
         return cls(conn=conn, map=data_map, schema=schema,
                    dialect=dialect_for(conn.dialect.name),
-                   quote=conn.dialect.identifier_preparer.quote)
+                   quote=quoter(conn.dialect, "text"))
 
     def mapped(self, table: str) -> TableMap | None:
         """Returns: the usable mapped table ``table``, or None."""

@@ -3,11 +3,15 @@ and says in a YAML comment what each guess rests on (counts, never a value)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import sqlalchemy as sa
 
 from reconciler.datamap import DataMap
 from reconciler.discover import discover, value_guess
-from tests.reconciler.conftest import load
+from tests.reconciler.conftest import ERASE_JAN, load
+from tests.reconciler.test_cli import common, invoke, make_files
 
 
 def test_sampled_values_reveal_e_mail_phone_and_iban_columns() -> None:
@@ -172,3 +176,52 @@ def test_names_no_data_map_can_hold_are_left_out_and_listed(tmp_path: object) ->
     data_map = DataMap.from_text(text)
     assert [t.name for t in data_map.tables] == []  # notities' only link is unnameable
     assert [c for c, _ in data_map.subject.columns] == ["email"]
+
+
+def test_a_subject_without_identifier_columns_still_drafts_a_map_that_loads(
+        tmp_path: Path) -> None:
+    # no column is an identifier by name or by value: the key stands in under a type no
+    # ledger entry has, so the map loads and a run finds nobody until a person names them
+    url = f"sqlite:///{tmp_path}/shop.db"
+    md = sa.MetaData()
+    sa.Table("leden", md, sa.Column("nr", sa.Integer, primary_key=True),
+             sa.Column("geboortedatum", sa.Date), sa.Column("score", sa.Integer))
+    sa.Table("bezoeken", md, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("lid_nr", sa.Integer, sa.ForeignKey("leden.nr")),
+             sa.Column("dag", sa.Date))
+    load(url, md, {"leden": [{"nr": 1, "score": 3}], "bezoeken": [{"id": 1, "lid_nr": 1}]})
+
+    text = discover(url, "leden")
+
+    assert "  identifiers: {none_found: nr}\n" in text
+    assert "  action: delete  # guess: or anonymize, with the columns below\n" in text
+    assert "  #   geboortedatum: year  # guess: looks personal\n" in text
+    data_map = DataMap.from_text(text)
+    assert data_map.subject.match == (("none_found", "nr"),)
+    assert data_map.subject.action == "delete"
+    assert data_map.subject.columns == ()
+
+    files = make_files(tmp_path, [ERASE_JAN])
+    map_path = Path(files[2])
+    map_path.write_text(text, encoding="utf-8")
+    result = invoke("plan", *common(url, files), "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert "identifier type 'none_found' is used by no ledger entry" in report["warnings"]
+    assert report["totals"]["rows_changed"] == 0  # nobody is found by the stand-in
+
+
+def test_a_subject_with_nothing_personal_still_drafts_a_map_that_loads(
+        tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/shop.db"
+    md = sa.MetaData()
+    sa.Table("accounts", md, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("plan", sa.String(10)))
+    load(url, md, {"accounts": [{"id": 1, "plan": "gold"}]})
+
+    text = discover(url, "accounts")
+
+    assert "  # columns:  # for anonymize: every identifier column (nothing else looked " \
+           "personal)\n" in text
+    data_map = DataMap.from_text(text)
+    assert (data_map.subject.match, data_map.subject.columns) == ((("none_found", "id"),), ())

@@ -34,6 +34,16 @@ objects:
     assert DataMap.from_text(MINIMAL).objects == ()
 
 
+def test_placeholders_take_any_column_name_the_map_takes() -> None:
+    data_map = DataMap.from_text(MINIMAL + """\
+objects:
+  - {bucket: id-documents, key: "klanten/{klant nummer}/{Straße-Nr}/{e.mail}.pdf"}
+""")
+    assert data_map.objects[0].columns == ("klant nummer", "Straße-Nr", "e.mail")
+    assert data_map.objects[0].render({"klant nummer": 7, "Straße-Nr": "3a", "e.mail": "x"}) == (
+        "klanten/7/3a/x.pdf")
+
+
 def test_a_template_renders_per_subject_and_skips_missing_values() -> None:
     location = ObjectLocation(index=0, bucket="b", template="c/{id}/{{raw}}/{cust_no}.pdf",
                               exact=True, columns=("id", "cust_no"))
@@ -58,9 +68,12 @@ def test_a_template_renders_per_subject_and_skips_missing_values() -> None:
     pytest.param('  - {bucket: docs, prefix: "customers/{id}"}',
                  "datamap.yaml:8: objects[0].prefix: a prefix must not end with a placeholder "
                  "(end it with '/', e.g. \"customers/{id}/\")", id="open-prefix"),
-    pytest.param('  - {bucket: docs, key: "c/{cust no}.pdf"}',
-                 "datamap.yaml:8: objects[0].key: placeholders are subject column names, like "
-                 "{cust_no}", id="bad-placeholder"),
+    pytest.param('  - {bucket: docs, key: "c/{ cust_no}.pdf"}',
+                 "datamap.yaml:8: objects[0].key: placeholders are subject column names: a "
+                 "column name cannot start or end with a space", id="bad-placeholder"),
+    pytest.param('  - {bucket: docs, key: "c/{}.pdf"}',
+                 "datamap.yaml:8: objects[0].key: placeholders are subject column names: a "
+                 "column name cannot be empty", id="empty-placeholder"),
     pytest.param('  - {bucket: docs, key: "c/{id!r}.pdf"}',
                  "datamap.yaml:8: objects[0].key: placeholders are subject column names, like "
                  "{cust_no}", id="conversion"),

@@ -18,8 +18,10 @@ import sqlalchemy as sa
 
 from erasure_ledger import Ledger
 from reconciler.datamap import DataMap
+from reconciler.dialects import quoter
 from reconciler.discover import discover
 from reconciler.replay import ReplayResult, replay, verify
+from reconciler.schema import reflect
 from tests.reconciler.conftest import AS_OF, HASH_KEY, dump, load, rows_of
 
 MakeLedger = Callable[..., Ledger]
@@ -155,7 +157,7 @@ def run(url: str, ledger: Ledger, text: str, *, dry_run: bool = False,
 
 
 def table_rows(url: str, table: str, columns: str) -> list[tuple[Any, ...]]:
-    quote = sa.create_engine(url).dialect.identifier_preparer.quote
+    quote = quoter(sa.create_engine(url).dialect, "text")  # rows_of() runs text()
     names = ", ".join(quote(c) for c in columns.split(","))
     return sorted(rows_of(url, f"SELECT {names} FROM {quote(table)}"), key=repr)
 
@@ -271,11 +273,7 @@ SYNTAX_NAMES = {
     # SQLAlchemy's MySQL reflection keeps a backtick doubled ("k``n")
     "backtick": ("Klant`a", "e`mail"),
 }
-KNOWN_FAILURES = {
-    ("colon", "sqlite"), ("colon", "postgresql"), ("colon", "mariadb"),
-    ("percent", "postgresql"), ("percent", "mariadb"),
-    ("backtick", "mariadb"),
-}
+KNOWN_FAILURES: set[tuple[str, str]] = set()
 
 
 @pytest.mark.parametrize("kind", sorted(SYNTAX_NAMES))
@@ -303,3 +301,68 @@ def test_names_holding_sql_syntax_are_applied_as_names(
     assert applied.scan.clean
     assert table_rows(db_url, table, "nr") == [(2,)]
     assert run(db_url, ledger, text).execution.rows_changed == 0
+
+
+@pytest.mark.parametrize("kind", ["colon", "percent"])
+def test_a_scan_split_across_workers_reads_names_holding_sql_syntax(
+        db_url: str, make_ledger: MakeLedger, kind: str) -> None:
+    # keys far apart: the scan reads the key range (exec_driver_sql) and then each part of it
+    # (the driver's cursor), each with the name quoted its own way
+    table, column = SYNTAX_NAMES[kind]
+    md = sa.MetaData()
+    sa.Table(table, md, sa.Column("nr", sa.Integer, primary_key=True, autoincrement=False),
+             sa.Column(column, sa.String(120)), sa.Column("notitie", sa.Text))
+    load(db_url, md, {table: [{"nr": 1, column: "anna@example.nl", "notitie": None},
+                              {"nr": 500_000, column: None, "notitie": "mail anna@example.nl"}]})
+    text = (f'version: 1\nsubject:\n  table: "{table}"\n  key: nr\n'
+            f'  identifiers: {{email: "{column}"}}\n  action: delete\n')
+
+    result = verify(db_url, DataMap.from_text(text), make_ledger(ERASE_ANNA), workers=2)
+
+    assert {(f.table, f.column, f.row_key) for f in result.scan.findings} == {
+        (table, column, "1"), (table, "notitie", "500000")}
+
+
+@pytest.mark.parametrize(("backend", "name", "text", "driver", "cursor"), [
+    ("sqlite", "a%:b", '"a%\\:b"', '"a%:b"', '"a%:b"'),
+    ("postgresql", "a%:b", '"a%\\:b"', '"a%%:b"', '"a%:b"'),
+    ("mysql", "a%:b`c", "`a%\\:b``c`", "`a%%:b``c`", "`a%:b``c`"),
+    ("postgresql", "plain", "plain", "plain", "plain"),
+])
+def test_a_name_is_quoted_for_the_way_its_sql_is_run(
+        backend: str, name: str, text: str, driver: str, cursor: str) -> None:
+    dialect = {"sqlite": sa.create_engine("sqlite://").dialect,
+               "postgresql": sa.create_engine("postgresql+psycopg://h/d").dialect,
+               "mysql": sa.create_engine("mysql+pymysql://h/d").dialect}[backend]
+    assert quoter(dialect, "text")(name) == text
+    assert quoter(dialect, "driver")(name) == driver
+    assert quoter(dialect, "cursor")(name) == cursor
+
+
+def test_names_with_a_backtick_are_reflected_as_the_database_spells_them(db_url: str) -> None:
+    # SQLAlchemy's MySQL reflection reads SHOW CREATE TABLE, where a backtick is doubled
+    md = sa.MetaData()
+    sa.Table("Klant`a", md,
+             sa.Column("k`n", sa.Integer, primary_key=True, autoincrement=False),
+             sa.Column("e``mail", sa.String(120), unique=True))
+    sa.Table("log", md, sa.Column("nr", sa.Integer, primary_key=True, autoincrement=False),
+             sa.Column("klant`nr", sa.Integer, sa.ForeignKey("Klant`a.k`n")))
+    load(db_url, md, {})
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            schema = reflect(conn)
+    finally:
+        engine.dispose()
+
+    klant = schema.tables["Klant`a"]
+    assert list(klant.columns) == ["k`n", "e``mail"]
+    assert klant.primary_key == ("k`n",)
+    assert klant.columns["e``mail"].unique
+    keys = [(fk.columns, fk.referred_columns) for fk in schema.tables["log"].foreign_keys]
+    if db_url.startswith("mysql"):
+        # SQLAlchemy's MySQL pattern for a foreign key refuses a referenced table named with
+        # a backtick: this key is not reflected there at all (a known gap)
+        assert keys == []
+    else:
+        assert keys == [(("klant`nr",), ("k`n",))]
