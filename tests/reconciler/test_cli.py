@@ -32,10 +32,11 @@ def make_files(tmp_path: Path, records: Sequence[Mapping[str, Any]]) -> tuple[st
                                        tmp_path / "shop.yaml")
     keyring = Keyring.generate("test.example/ledger")
     keyring.save(key_path)
-    ledger = Ledger.create(open_store(str(ledger_path), create=True), keyring,
-                           now=dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+    store = open_store(str(ledger_path), create=True)
+    ledger = Ledger.create(store, keyring, now=dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
     ledger.append([Entry.from_dict(dict(r)) for r in records],
                   now=dt.datetime(2026, 11, 2, tzinfo=dt.UTC))
+    store.close()  # its last connection folds the write-ahead log into the file: now, not later
     map_path.write_text(SHOP_MAP, encoding="utf-8")
     return str(ledger_path), str(key_path), str(map_path)
 
