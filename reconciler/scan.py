@@ -204,12 +204,13 @@ def scan(conn: Connection, data_map: DataMap, entries: Sequence[OpenedEntry], *,
 class _Pass:
     """One read of the scan: a table's identifier columns (``mapped``: id type and column)
     or its other text columns (``text``), every row or only the rows whose integer key is
-    in ``[low, high)`` (a large table is split so that worker processes share it)."""
+    in ``[low, high)``, or NULL when both are None (a large table is split so that worker
+    processes share it)."""
 
     table: str
     mapped: tuple[tuple[str, str], ...] = ()
     text: tuple[str, ...] = ()
-    key_range: tuple[str, int, int] | None = None  # key column, low, high
+    key_range: tuple[str, int | None, int | None] | None = None  # key column, low, high
 
 
 # A pass's hits: (table, column, row key, sequence numbers, how found)
@@ -253,9 +254,9 @@ class _Scanner:
 
     def row_key(self, table: str, values: Sequence[object]) -> str | None:
         snap = self.schema.tables[table]
-        if not values or any((table, c) in self.mapped_ids or looks_personal(c)
-                             for c in snap.primary_key):
-            return None
+        if not values or None in values or any(
+                (table, c) in self.mapped_ids or looks_personal(c) for c in snap.primary_key):
+            return None  # no key to show (NULL, where SQLite allows it), or a personal one
         text = "/".join(str(v) for v in values)
         # a key that is itself an erased identifier is not shown either
         return None if self.index.in_text(text, self.region) else text
@@ -307,6 +308,9 @@ class _Scanner:
             step = -(-(high - low) // count)
             ranges.extend(replace(one, key_range=(key, start, min(start + step, high)))
                           for start in range(low, high, step))
+            # MIN and MAX skip NULL and no range holds it, yet SQLite lets a primary key that
+            # is not INTEGER PRIMARY KEY (BIGINT, INT) be NULL: those rows get a pass too
+            ranges.append(replace(one, key_range=(key, None, None)))
         return whole + ranges
 
     def key_bounds(self, conn: Connection, table: str, source: str,
@@ -331,7 +335,9 @@ class _Scanner:
         where = None
         if one.key_range is not None:
             key, low, high = one.key_range
-            where = f"{self.quote(key)} >= {int(low)} AND {self.quote(key)} < {int(high)}"
+            column = self.quote(key)
+            where = (f"{column} IS NULL" if low is None or high is None
+                     else f"{column} >= {int(low)} AND {column} < {int(high)}")
         if one.mapped:
             return self.mapped_table(conn, one.table, one.mapped, where)
         return self.text_table(conn, one.table, one.text, where)

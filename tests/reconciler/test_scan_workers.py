@@ -102,7 +102,8 @@ def test_workers_find_exactly_what_one_process_finds(
         ("body", "free text"), ("extra", "free text")}
     # one pass per table alone; the notes table in ranges of its key when shared
     assert alone.labels.count("scan notes") == 1
-    assert shared.labels.count("scan notes") == -(-(1000 + 1 + 60) // RANGE)
+    # and one for a NULL key, which SQLite allows in a key not declared INTEGER PRIMARY KEY
+    assert shared.labels.count("scan notes") == -(-(1000 + 1 + 60) // RANGE) + 1
     assert shared.totals == [len(shared.labels)]
 
 
@@ -281,3 +282,23 @@ def test_a_scan_that_fails_after_apply_committed_says_the_changes_were_applied(
         assert conn.exec_driver_sql("SELECT email FROM customers WHERE id = 1").scalar_one() != (
             " Jan@Example.NL ")
     engine.dispose()
+
+
+def test_rows_with_a_null_key_are_scanned_when_the_table_is_split(
+        tmp_path: Path, make_ledger: MakeLedger, small_ranges: None) -> None:
+    # SQLite lets a BIGINT (or INT) PRIMARY KEY be NULL; MIN/MAX and every key range skip it
+    url = f"sqlite:///{tmp_path / 'memo.db'}"
+    engine = sa.create_engine(url, poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE memo (id BIGINT PRIMARY KEY, body TEXT)")
+        conn.exec_driver_sql("INSERT INTO memo VALUES " + ", ".join(
+            f"({key}, 'memo {key}')" for key in range(200)))
+        conn.exec_driver_sql("INSERT INTO memo VALUES (NULL, 'mail JAN@example.nl')")
+    engine.dispose()
+    load(url, shop_metadata(), {})
+    data_map, ledger = DataMap.from_text(SHOP_MAP), make_ledger(JAN)
+    for workers in (1, 2):
+        steps = Steps()
+        found = verify(url, data_map, ledger, workers=workers, progress=steps).scan.findings
+        assert [(f.table, f.column, f.row_key) for f in found] == [("memo", "body", None)]
+        assert steps.labels.count("scan memo") == (1 if workers == 1 else 200 // RANGE + 1)
