@@ -203,7 +203,7 @@ def ledger_option(func: F) -> F:
     )(func)
 
 
-def keyring_option(required: bool) -> Callable[[F], F]:
+def keyring_option(required: bool, *, creates: bool = False) -> Callable[[F], F]:
     return click.option(
         "--keyring",
         "keyring_path",
@@ -211,7 +211,8 @@ def keyring_option(required: bool) -> Callable[[F], F]:
         required=required,
         type=click.Path(dir_okay=False),
         metavar="FILE",
-        help="Key file created by init (mode 0600). [env: ERASURE_KEYRING]",
+        help=("Where to write the new ledger's key file (mode 0600; it must not exist)."
+              if creates else "Key file created by init (mode 0600).") + " [env: ERASURE_KEYRING]",
     )
 
 
@@ -287,7 +288,7 @@ def cli(debug: bool) -> None:
 
 @cli.command()
 @ledger_option
-@keyring_option(required=True)
+@keyring_option(required=True, creates=True)
 @endpoint_option
 @click.option(
     "--origin",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import inspect
 import pkgutil
 from pathlib import Path
@@ -129,3 +130,14 @@ def test_library_code_never_prints_or_exits():
                     owner = getattr(getattr(func, "value", None), "id", "")
                     assert name != "print", f"{path} prints"
                     assert not (owner == "sys" and name == "exit"), f"{path} calls sys.exit"
+
+
+def test_the_command_reference_matches_the_clis() -> None:
+    # docs/cli-reference.md is generated from the commands' own help: an option added or
+    # reworded without regenerating it (python scripts/cli_reference.py) fails here
+    spec = importlib.util.spec_from_file_location("cli_reference", ROOT / "scripts" / "cli_reference.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.PAGE.read_text(encoding="utf-8") == module.page()
