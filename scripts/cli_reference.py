@@ -24,23 +24,27 @@ PAGE = Path(__file__).resolve().parents[1] / "docs" / "cli-reference.md"
 WIDTH = 100
 
 
-def help_text(command: click.Command, path: list[str]) -> str:
-    """``command``'s help as ``--help`` prints it, at a fixed width."""
+def help_text(command: click.Command, path: list[str], group: click.Group | None) -> str:
+    """``command``'s help as ``--help`` prints it, at a fixed width.
+
+    Contexts are made the way click makes them (``make_context``), so each command's own
+    ``context_settings`` apply (``-h`` beside ``--help``) whatever ran before in this process.
+    """
     parent = None
-    for name in path[:-1]:  # the chain of contexts gives "Usage: reconciler apply [OPTIONS]"
-        parent = click.Context(click.Group(name), info_name=name, parent=parent)
-    context = click.Context(command, info_name=path[-1], parent=parent, max_content_width=WIDTH,
-                            terminal_width=WIDTH)
+    if group is not None:  # "Usage: reconciler apply [OPTIONS]"
+        parent = group.make_context(path[0], [], resilient_parsing=True)
+    context = command.make_context(path[-1], [], parent=parent, resilient_parsing=True,
+                                   max_content_width=WIDTH, terminal_width=WIDTH)
     return command.get_help(context)
 
 
 def sections(group: click.Group, name: str) -> list[str]:
-    out = [f"## `{name}`", "", "```text", help_text(group, [name]), "```", ""]
+    out = [f"## `{name}`", "", "```text", help_text(group, [name], None), "```", ""]
     for sub_name in sorted(group.commands):
         sub = group.commands[sub_name]
         if sub.hidden:
             continue
-        out += [f"### `{name} {sub_name}`", "", "```text", help_text(sub, [name, sub_name]),
+        out += [f"### `{name} {sub_name}`", "", "```text", help_text(sub, [name, sub_name], group),
                 "```", ""]
     return out
 
