@@ -107,9 +107,18 @@ def ledger_files(location: str, keyring_path: str | None) -> list[tuple[Path, st
     """The local files an output flag must never overwrite: the ledger's SQLite file (and its
     -wal and -shm), and the keyring, each with what to call it in a message."""
     files: list[tuple[Path, str]] = []
-    path = location if "://" not in location else location.removeprefix("sqlite:///")
-    if "://" not in path:
-        files += [(Path(path + suffix), "the ledger file") for suffix in ("", "-wal", "-shm")]
+    path: str | None = location
+    if "://" in location:  # any SQLite URL spelling: sqlite+pysqlite:///..., ?timeout=5 ...
+        import sqlalchemy as sa  # here: most commands never need it to read their flags
+
+        try:
+            url = sa.engine.make_url(location)
+        except sa.exc.ArgumentError:
+            url = None
+        path = url.database if url is not None and url.get_backend_name() == "sqlite" else None
+    if path and path != ":memory:":
+        files += [(Path(path + suffix), "the ledger file")
+                  for suffix in ("", "-wal", "-shm", "-journal")]
     if keyring_path:
         files.append((Path(keyring_path), "the keyring"))
     return files
@@ -140,15 +149,25 @@ def check_output_file(
         raise UsageError(f"{flag} {path}: already exists; refusing to overwrite it (--force overwrites)")
 
 
+# the first bytes of SQLite's write-ahead log (either byte order) and rollback journal: a
+# ledger's committed entries can live there until the next checkpoint of the log
+_SQLITE_SIDE_FILES = {b"\x37\x7f\x06\x82": "write-ahead log", b"\x37\x7f\x06\x83": "write-ahead log",
+                      b"\xd9\xd5\x05\xf9": "rollback journal"}
+
+
 def _what_file(path: Path) -> str | None:
     """"a database" or "a keyring" when the existing file at ``path`` starts like one."""
     try:
+        if path.exists() and not path.is_file():
+            return "not a regular file"  # a FIFO or a terminal: reading it would block
         with open(path, "rb") as file:
             start = file.read(4096)
     except OSError:
         return None
     if start.startswith(b"SQLite format 3\x00"):
         return "a database (a ledger?)"
+    if start[:4] in _SQLITE_SIDE_FILES:
+        return "a database's " + _SQLITE_SIDE_FILES[start[:4]]
     if b'"format": "erasure-ledger-keyring/' in start:
         return "a keyring"
     return None

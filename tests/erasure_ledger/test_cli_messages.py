@@ -4,6 +4,7 @@ line on stderr that names the flag, file or line at fault and never an identifie
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -199,3 +200,25 @@ def test_no_command_shows_the_help_on_stderr_and_exits_2(program):
     assert result.stdout == ""
     assert result.stderr.startswith(f"Usage: {program.replace('_', '-')} [OPTIONS] COMMAND [ARGS]...")
     assert "Commands:" in result.stderr
+
+
+def test_checkpoint_out_protects_the_write_ahead_log_whatever_the_url_spelling(ledger):
+    # committed entries can sit in the -wal file until SQLite folds it in: overwriting it
+    # would lose them without a trace
+    wal = ledger.path.with_name(ledger.path.name + "-wal")
+    for url in (f"sqlite+pysqlite:///{ledger.path}", f"sqlite:///{ledger.path}?timeout=5"):
+        result = ledger.run("checkpoint", "--ledger", url, "--out", wal, "--force", env=ledger.env)
+        assert (result.exit_code, result.stdout) == (2, "")
+        assert result.stderr == error(f"--out {wal}: that is the ledger file; refusing to overwrite it")
+
+
+def test_checkpoint_out_refuses_a_log_journal_or_fifo_not_named_on_the_command_line(ledger):
+    log, journal, fifo = (ledger.directory / name for name in ("old.db-wal", "old.db-journal", "pipe"))
+    log.write_bytes(b"\x37\x7f\x06\x82" + bytes(60))
+    journal.write_bytes(b"\xd9\xd5\x05\xf9\x20\xa1\x63\xd7" + bytes(60))
+    os.mkfifo(fifo)  # reading it to see what it is would wait for a writer for ever
+    for path, what in ((log, "a database's write-ahead log"), (journal, "a database's rollback journal"),
+                       (fifo, "not a regular file")):
+        result = ledger.run("checkpoint", "--out", path, "--force", env=ledger.env)
+        assert (result.exit_code, result.stderr) == (2, error(f"--out {path}: that is {what}; refusing to overwrite it"))
+    assert log.read_bytes().startswith(b"\x37\x7f\x06\x82")
