@@ -21,6 +21,7 @@ from reconciler.errors import (
     ObjectStorageError,
     ReconcileError,
     ResidualDataFound,
+    ResidualScanFailed,
     SnapshotError,
     redact_url,
 )
@@ -64,5 +65,6 @@ __all__ = [
     "SnapshotError",
     "ObjectStorageError",
     "ResidualDataFound",
+    "ResidualScanFailed",
     "redact_url",
 ]

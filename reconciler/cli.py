@@ -29,7 +29,13 @@ from reconciler.console import progress_for
 from reconciler.datamap import DataMap
 from reconciler.discover import discover
 from reconciler.drill import drill
-from reconciler.errors import ReconcileError, ResidualDataFound, SnapshotError, redact_url
+from reconciler.errors import (
+    ReconcileError,
+    ResidualDataFound,
+    ResidualScanFailed,
+    SnapshotError,
+    redact_url,
+)
 from reconciler.objects import ObjectStore
 from reconciler.progress import Progress
 from reconciler.replay import replay, verify
@@ -305,6 +311,10 @@ def _emit(report: Report, report_path: str | None, as_json: bool) -> None:
 
 
 def _residuals(report: Report) -> None:
+    if report.scan_failure:
+        raise ResidualScanFailed(f"{report.scan_failure}; the changes were applied and "
+                                 "committed, nothing is proven: run reconciler verify to scan "
+                                 "again; see the report")
     if not report.clean:
         # object findings of a retention rule have no entry: they count by their rule
         entries = len({str(f["seq"]) for f in report.findings}
@@ -343,6 +353,7 @@ def _run(command: str, *, db: str, map_path: str, ledger_location: str, keyring_
         command=command, tool_version=__version__, now=dt.datetime.now(dt.UTC),
         snapshot=result.snapshot, ledger=result.ledger, data_map=data_map,
         entries=result.plan.entries, execution=result.execution, scan=result.scan, as_of=day,
+        scan_failure=result.scan_failure,
         snapshot_time=_utc(snapshot_time), duration_seconds=time.monotonic() - started,
         dating=result.dating, objects=result.objects)
     _emit(report, report_path, as_json)
@@ -454,6 +465,7 @@ def drill_command(snapshot: str, map_path: str, ledger_location: str, keyring_pa
         command="drill", tool_version=__version__, now=dt.datetime.now(dt.UTC),
         snapshot=result.source, ledger=replayed.ledger, data_map=data_map,
         entries=replayed.plan.entries, execution=replayed.execution, scan=replayed.scan,
+        scan_failure=replayed.scan_failure,
         as_of=day, snapshot_time=_utc(snapshot_time),
         duration_seconds=time.monotonic() - started, dating=replayed.dating,
         drill=result.to_dict(), objects=replayed.objects)

@@ -61,6 +61,13 @@ class ResidualDataFound(ReconcileError):
         self.result = result
 
 
+class ResidualScanFailed(ReconcileError):
+    """The changes were applied and committed, but the residual scan after them failed:
+    nothing is proven (exit 1, like residual data); ``reconciler verify`` scans again."""
+
+    exit_code = 1
+
+
 def cannot_connect(exc: BaseException, password: object = None) -> str:
     """``cannot connect: <the driver's first line>``, for a failed connection.
 
@@ -107,4 +114,4 @@ def redact_url(url: str) -> str:
 
 
 __all__ = ["DataMapError", "ObjectStorageError", "ReconcileError", "ResidualDataFound",
-           "SnapshotError", "cannot_connect", "redact_url", "url_hint"]
+           "ResidualScanFailed", "SnapshotError", "cannot_connect", "redact_url", "url_hint"]

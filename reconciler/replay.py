@@ -71,6 +71,8 @@ class ReplayResult:
     scan: ScanResult | None = None  # the residual scan run after apply (None for plan)
     dating: SnapshotDating | None = None  # watermark or --snapshot-time (reconciler.watermark)
     objects: ObjectsOutcome | None = None  # object storage (the map's objects:), if any
+    # why the residual scan after a committed apply failed (the changes stand; scan is None)
+    scan_failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -226,10 +228,11 @@ def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_ru
                 region=ledger.default_region, batch_rows=batch_rows, discard=discard_journal,
                 shown=shown, progress=observer.step)
             observer.done()
-            found = _scan_applied(conn, shown, data_map, entries, ledger.default_region,
-                                  progress=observer, workers=workers)
+            found, failure = _scan_applied(conn, shown, data_map, entries,
+                                           ledger.default_region, progress=observer,
+                                           workers=workers)
             return ReplayResult(snapshot=shown, ledger=state, plan=plan, execution=execution,
-                                scan=found, dating=dating)
+                                scan=found, dating=dating, scan_failure=failure)
         _refuse_pending(conn, shown, "plan" if dry_run else "apply")
         observer.phase("plan" if dry_run else "apply", len(plan.ops))
         stored = _object_pass(data_map, objects, ledger.default_region, entries)
@@ -251,15 +254,16 @@ def replay(db: str, data_map: DataMap, ledger: Ledger, *, as_of: dt.date, dry_ru
             logger.debug("statement failed", exc_info=True)
             raise SnapshotError(_failed(shown, exc)) from None
         observer.done()
-        residuals = None
+        residuals = failure = None
         if not dry_run:
-            residuals = _scan_applied(conn, shown, data_map, entries, ledger.default_region,
-                                      progress=observer, workers=workers)
+            residuals, failure = _scan_applied(conn, shown, data_map, entries,
+                                               ledger.default_region, progress=observer,
+                                               workers=workers)
             if stored is not None:
                 outcome = stored.check(outcome)
     logger.debug("replayed %d entries (dry_run=%s)", len(plan.entries), dry_run)
     return ReplayResult(snapshot=shown, ledger=state, plan=plan, execution=execution,
-                        scan=residuals, dating=dating, objects=outcome)
+                        scan=residuals, dating=dating, objects=outcome, scan_failure=failure)
 
 
 @_no_cycle_collection()
@@ -352,15 +356,19 @@ def _scan(conn: sa.Connection, shown: str, data_map: DataMap, entries: list[Open
 
 def _scan_applied(conn: sa.Connection, shown: str, data_map: DataMap,
                   entries: list[OpenedEntry], region: str, *, progress: Progress | None,
-                  workers: int | None) -> ScanResult:
-    """The residual scan after an apply committed: a failure must not read as "nothing
-    changed"."""
+                  workers: int | None) -> tuple[ScanResult | None, str | None]:
+    """The residual scan after an apply committed, or why it failed.
+
+    Not raised: the changes stand, so the run must still end with its report (a second apply
+    would find nothing left to report) and must not read as "nothing changed" (exit 2); the
+    CLI exits 1, verification failed.
+    """
     try:
         return _scan(conn, shown, data_map, entries, region, progress=progress,
-                     workers=workers)[0]
+                     workers=workers)[0], None
     except SnapshotError as exc:
-        raise SnapshotError(f"{exc}; the changes were applied and committed: run reconciler "
-                            "verify to scan again") from None
+        logger.debug("residual scan after commit failed: %s", exc)
+        return None, str(exc)
 
 
 @contextmanager

@@ -62,11 +62,13 @@ class Report:
     totals: dict[str, int] = field(default_factory=dict)
     duration_seconds: float | None = None
     batched: dict[str, Any] | None = None  # apply --batch-rows: runs, batches, resumed
+    scan_failure: str | None = None  # the residual scan after a committed apply failed
 
     @property
     def clean(self) -> bool:
-        """True when the residual scan found nothing (or did not run)."""
-        return not self.findings and not self.object_findings
+        """True when the residual scan found nothing (or did not run: plan); never when it
+        failed after an apply."""
+        return not self.findings and not self.object_findings and not self.scan_failure
 
     def to_dict(self) -> dict[str, Any]:
         """Returns: the JSON-ready form."""
@@ -92,6 +94,7 @@ class Report:
             "schema_drift": list(self.drift),
             "warnings": list(self.warnings),
             "residual_findings": list(self.findings),
+            "residual_scan_failed": self.scan_failure,
             "systems_reconciled": list(self.systems),
             "objects": list(self.objects),
             "residual_object_findings": list(self.object_findings),
@@ -226,6 +229,9 @@ class Report:
                       + ("; production erasure incomplete"
                          if f.get("production_erasure_incomplete") else "")
                       for f in self.findings]
+        elif self.scan_failure:
+            lines.append(f"- **not proven**: {self.scan_failure}; the changes above were "
+                         "committed: run reconciler verify to scan again")
         elif not self.object_findings:
             lines.append("- clean: no ledger identifier found")
         if self.unmapped_personal_columns:
@@ -243,7 +249,7 @@ def build_report(*, command: str, tool_version: str, now: dt.datetime, snapshot:
                  dating: SnapshotDating | None = None,
                  drill: dict[str, Any] | None = None,
                  objects: ObjectsOutcome | None = None,
-                 drift: tuple[str, ...] = ()) -> Report:
+                 drift: tuple[str, ...] = (), scan_failure: str | None = None) -> Report:
     """Assemble a report from a replay and/or a scan.
 
     ``dating`` (from the replay or verify result) decides "production erasure incomplete":
@@ -320,7 +326,7 @@ def build_report(*, command: str, tool_version: str, now: dt.datetime, snapshot:
         findings=findings,
         unmapped_personal_columns=scan.unmapped_personal_columns if scan else (),
         totals=totals, duration_seconds=duration_seconds,
-        batched=_batched(execution))
+        batched=_batched(execution), scan_failure=scan_failure)
 
 
 def _batched(execution: Execution | None) -> dict[str, Any] | None:

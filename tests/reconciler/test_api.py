@@ -28,7 +28,7 @@ def test_every_error_class_has_its_exit_code() -> None:
     codes = {cls.__name__: cls.exit_code for cls in vars(errors).values()
              if isinstance(cls, type) and issubclass(cls, errors.ReconcileError)}
     assert codes == {"ReconcileError": 2, "DataMapError": 2, "SnapshotError": 2,
-                     "ObjectStorageError": 2, "ResidualDataFound": 1}
+                     "ObjectStorageError": 2, "ResidualDataFound": 1, "ResidualScanFailed": 1}
 
 
 def test_redact_url_hides_the_password() -> None:

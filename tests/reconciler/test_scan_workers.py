@@ -12,6 +12,7 @@ Database tests run on SQLite, PostgreSQL and MariaDB (the ``db_url`` fixture).
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import time
@@ -264,24 +265,36 @@ def test_a_worker_that_cannot_connect_sits_out_and_the_others_do_its_share(
     assert results == [(item, parent) for item in range(8)]
 
 
-def test_a_scan_that_fails_after_apply_committed_says_the_changes_were_applied(
-        shop: str, make_ledger: MakeLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_scan_that_fails_after_apply_committed_is_exit_1_with_the_report(
+        tmp_path: Path, make_ledger: MakeLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The changes stand: the run must not read as "nothing changed" (exit 2), and its report
+    # must be written (a second apply finds nothing left to report). Nothing is proven: exit 1.
+    from tests.reconciler.test_cli import common, invoke, make_files
+
     def run(self: Any, conn: sa.Connection, one: Any) -> Any:
         raise sa.exc.OperationalError("SELECT", {}, Exception("jan@example.nl"))
 
+    shop = str(tmp_path / "shop.db")
+    load(f"sqlite:///{shop}", shop_metadata(), note_rows())
+    files = make_files(tmp_path, [JAN])
+    report = tmp_path / "r.json"
     monkeypatch.setattr(scan_module._Scanner, "run", run)
-    with pytest.raises(SnapshotError) as failed:
-        replay(shop, DataMap.from_text(SHOP_MAP), make_ledger(JAN), as_of=AS_OF,
-               dry_run=False, hash_key=HASH_KEY, workers=1)
-    assert str(failed.value).endswith(
-        "the residual scan failed: OperationalError; the changes were applied and committed: "
-        "run reconciler verify to scan again")
-    assert "jan" not in str(failed.value)
-    engine = sa.create_engine(shop, poolclass=NullPool)
+    result = invoke("apply", *common(shop, files), "--report", str(report), "--workers", "1")
+    assert (result.exit_code, result.stderr) == (1, (
+        f"reconciler: error: snapshot {shop}: the residual scan failed: OperationalError; the "
+        "changes were applied and committed, nothing is proven: run reconciler verify to scan "
+        "again; see the report\n"))
+    written = json.loads(report.read_text())
+    assert written["residual_scan_failed"].endswith("the residual scan failed: OperationalError")
+    assert written["totals"]["rows_changed"] > 0
+    assert "not proven" in report.with_suffix(".md").read_text()
+    assert "jan" not in result.stderr + result.stdout + report.read_text().lower()
+    engine = sa.create_engine(f"sqlite:///{shop}", poolclass=NullPool)
     with engine.connect() as conn:  # the apply did commit: Jan is anonymized
         assert conn.exec_driver_sql("SELECT email FROM customers WHERE id = 1").scalar_one() != (
             " Jan@Example.NL ")
     engine.dispose()
+
 
 
 def test_rows_with_a_null_key_are_scanned_when_the_table_is_split(
