@@ -28,9 +28,14 @@ def insert_rows(conn: Connection, table: str, columns: Sequence[str],
     names = ", ".join(columns)
     if conn.dialect.name == "postgresql":
         copy_sql = f"COPY {table} ({names}) FROM STDIN"
-        with driver_in_transaction(conn).cursor() as cursor, cursor.copy(copy_sql) as copy:
-            for row in rows:
-                copy.write_row(row)
+        error = conn.dialect.loaded_dbapi.Error
+        try:
+            with driver_in_transaction(conn).cursor() as cursor, cursor.copy(copy_sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except error as exc:  # as SQLAlchemy raises it for any other statement (a SnapshotError)
+            raise sa.exc.DBAPIError.instance(copy_sql, None, exc, error,
+                                             dialect=conn.dialect) from exc
         return
     marks = ", ".join(f":c{i}" for i in range(len(columns)))
     conn.execute(sa.text(f"INSERT INTO {table} ({names}) VALUES ({marks})"),
