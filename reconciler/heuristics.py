@@ -14,6 +14,7 @@ Left out on purpose: no database access; names only. Guesses are for a person to
 
 from __future__ import annotations
 
+import functools
 import re
 
 # identifier type -> whole words (after lower-casing; compounds written without separators)
@@ -109,6 +110,7 @@ def _candidates(column: str) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)  # a snapshot has few column names; the scan asks per finding
 def identifier_type(column: str) -> str | None:
     """The ledger identifier type a column name suggests, if any.
 
@@ -122,6 +124,7 @@ def identifier_type(column: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def looks_personal(column: str) -> bool:
     """True when the name suggests personal data (an identifier or name, address, birth ...).
 
